@@ -1,0 +1,146 @@
+"""Student-facing checks: compare a result with the expected one and say, in words,
+what is wrong.
+
+Every failure raises :class:`CheckError` (an ``AssertionError``, so nbgrader counts
+the test cell as failed) with a message that names the problem: which dimension has
+the wrong size, where the largest error is, or which known mistake the result matches.
+"""
+
+import contextlib
+import importlib
+
+import numpy as np
+import torch
+
+MISTAKE_PREFIX = "Likely mistake:"  # the grading report counts messages with this prefix
+
+
+class CheckError(AssertionError):
+    """A check failed. The message says what the student should look at."""
+
+
+def _fmt_shape(shape, dims=None):
+    if dims is None:
+        return "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
+    parts = [f"{d}={'any' if s is None else s}" for d, s in zip(dims, shape)]
+    return "(" + ", ".join(parts) + ")"
+
+
+def _to_tensor(x, name):
+    if x is None:
+        raise CheckError(f"`{name}` is None. Did you forget a `return` statement?")
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu()
+    if isinstance(x, np.ndarray) or isinstance(x, (list, float, int)):
+        return torch.as_tensor(np.asarray(x, dtype=np.float64))
+    if isinstance(x, tuple):
+        raise CheckError(f"`{name}` is a tuple of {len(x)} items, but a single tensor was expected.")
+    raise CheckError(f"`{name}` should be a torch.Tensor, but it is a {type(x).__name__}.")
+
+
+def check_shape(actual, expected, name="output", dims=None):
+    """Check ``actual.shape`` against ``expected`` (``None`` matches any size).
+
+    ``dims`` names the dimensions, e.g. ``("batch", "n_queries", "d_v")``, so that the
+    message can say which one is wrong.
+    """
+    actual = _to_tensor(actual, name) if not hasattr(actual, "shape") else actual
+    got, expected = tuple(actual.shape), tuple(expected)
+    if len(got) != len(expected):
+        raise CheckError(
+            f"`{name}` should have {len(expected)} dimensions {_fmt_shape(expected, dims)}, "
+            f"but it has {len(got)}: shape {got}."
+        )
+    wrong = [i for i, (g, e) in enumerate(zip(got, expected)) if e is not None and g != e]
+    if not wrong:
+        return
+    lines = [f"`{name}` should have shape {_fmt_shape(expected, dims)}, but it has shape {got}."]
+    for i in wrong:
+        label = f" ({dims[i]})" if dims else ""
+        lines.append(f"  dimension {i}{label} should be {expected[i]}, got {got[i]}.")
+    if None not in expected and sorted(got) == sorted(expected):
+        lines.append("  The sizes are right but in the wrong order: a missing or extra transpose?")
+    raise CheckError("\n".join(lines))
+
+
+def check_close(actual, expected, name="output", atol=1e-5, rtol=1e-4, dims=None, mistakes=()):
+    """Check that ``actual`` equals ``expected`` up to ``atol + rtol * |expected|``.
+
+    ``mistakes`` is a sequence of ``(description, tensor)`` pairs: the results that known
+    mistakes produce. If ``actual`` matches one of them, the message names the mistake.
+    """
+    actual = _to_tensor(actual, name).to(torch.float64)
+    expected = _to_tensor(expected, "expected").to(torch.float64)
+    check_shape(actual, expected.shape, name, dims)
+
+    bad_float = ~torch.isfinite(actual) & torch.isfinite(expected)
+    if bad_float.any():
+        idx = tuple(int(i) for i in bad_float.nonzero()[0])
+        raise CheckError(
+            f"`{name}` contains {int(bad_float.sum())} NaN or inf value(s), the first at index {idx}. "
+            "This usually comes from exp() of a large number (an unstable softmax) or from a row "
+            "that is masked everywhere."
+        )
+
+    err = (actual - expected).abs()
+    err = torch.where(torch.isfinite(expected), err, torch.where(actual == expected, 0.0, float("inf")))
+    bad = err > atol + rtol * expected.abs().nan_to_num(posinf=0.0, neginf=0.0)
+    if not bad.any():
+        return
+    flat = int(torch.argmax(torch.where(bad, err, torch.zeros_like(err))))
+    idx = tuple(int(i) for i in np.unravel_index(flat, tuple(err.shape))) if err.dim() else ()
+    msg = (
+        f"`{name}` is wrong in {int(bad.sum())} of {err.numel()} entries. "
+        f"The largest error is {float(err[idx]):.3g} at index {idx}: "
+        f"got {float(actual[idx]):.6g}, expected {float(expected[idx]):.6g}."
+    )
+    for description, wrong in mistakes:
+        wrong = _to_tensor(wrong, "mistake").to(torch.float64)
+        if wrong.shape == actual.shape and torch.allclose(actual, wrong, atol=atol, rtol=rtol):
+            msg += f"\n{MISTAKE_PREFIX} your result matches {description}."
+            break
+    raise CheckError(msg)
+
+
+def check_true(condition, message):
+    """Fail with ``message`` unless ``condition`` holds."""
+    if not bool(condition):
+        raise CheckError(message)
+
+
+@contextlib.contextmanager
+def forbid(*names, reason="this exercise asks you to implement it yourself"):
+    """Make the named functions raise while the block runs.
+
+        with forbid("torch.softmax", "torch.nn.functional.softmax", "torch.Tensor.softmax"):
+            out = softargmax(x)
+    """
+    saved = []
+
+    def make_blocker(qualname):
+        def blocked(*args, **kwargs):
+            raise CheckError(f"`{qualname}` may not be used here: {reason}.")
+        return blocked
+
+    try:
+        for qualname in names:
+            owner_name, attr = qualname.rsplit(".", 1)
+            owner = _resolve(owner_name)
+            saved.append((owner, attr, getattr(owner, attr)))
+            setattr(owner, attr, make_blocker(qualname))
+        yield
+    finally:
+        for owner, attr, original in reversed(saved):
+            setattr(owner, attr, original)
+
+
+def _resolve(dotted):
+    """``"torch.nn.functional"`` -> the module; ``"torch.Tensor"`` -> the class."""
+    parts = dotted.split(".")
+    obj = importlib.import_module(parts[0])
+    for i, part in enumerate(parts[1:], start=1):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            obj = importlib.import_module(".".join(parts[: i + 1]))
+    return obj
