@@ -72,12 +72,14 @@ def bipartite(A, input_labels=None, output_labels=None, title="Strongest attenti
         ax.text(1.08, y, label, ha="left", va="center")
     ax.plot([], [], "-", color="C0", label="strongest input")
     ax.plot([], [], "--", color="C1", label="second strongest")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=2, frameon=False)
+    ax.text(0, 1.12, "inputs", ha="center", fontweight="bold")
+    ax.text(1, 1.12, "outputs", ha="center", fontweight="bold")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, frameon=False)
     ax.set_xlim(-0.4, 1.4)
-    ax.set_ylim(-0.15, 1.1)
-    ax.set_xticks([0, 1], labels=["inputs", "outputs"])
+    ax.set_ylim(-0.1, 1.2)
+    ax.set_xticks([])
     ax.set_yticks([])
-    for side in ("left", "right", "top"):
+    for side in ("left", "right", "top", "bottom"):
         ax.spines[side].set_visible(False)
     ax.set_title(title)
     return ax

@@ -1,0 +1,77 @@
+"""A real `nbgrader autograde` of the release, the solution and every mutant.
+
+- the untouched release scores 0 autograded points;
+- the solution scores full marks;
+- each mutant (tests/mutants/<id>.py) loses the points of the tests that should catch it.
+"""
+import copy
+import importlib.util
+
+import nbformat
+import pytest
+
+from course_utils import grade
+from conftest import ASSIGNMENTS, ROOT
+
+WITH_MUTANTS = [aid for aid in ASSIGNMENTS if (ROOT / "tests" / "mutants" / f"{aid}.py").is_file()]
+
+
+def load_mutants(aid):
+    spec = importlib.util.spec_from_file_location(f"mutants_{aid}", ROOT / "tests" / "mutants" / f"{aid}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.MUTANTS
+
+
+def apply_patch(solution, patch):
+    nb = copy.deepcopy(solution)
+    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in nb.cells}
+    for grade_id, old, new in patch:
+        cell = cells[grade_id]
+        assert cell.metadata["nbgrader"].get("solution"), f"mutants may only change solution cells, not {grade_id}"
+        assert cell.source.count(old) == 1, f"mutant text not found exactly once in {grade_id}: {old!r}"
+        cell.source = cell.source.replace(old, new)
+    return nb
+
+
+def test_every_assignment_has_mutants():
+    assert WITH_MUTANTS == ASSIGNMENTS, "add tests/mutants/<id>.py for every assignment"
+
+
+@pytest.fixture(scope="module", params=WITH_MUTANTS)
+def graded(request, tmp_path_factory):
+    aid = request.param
+    solution = nbformat.read(ROOT / "solutions" / aid / f"{aid}.ipynb", as_version=4)
+    mutants = load_mutants(aid)
+    submissions = {"release": ROOT / "notebooks" / aid / f"{aid}.ipynb", "solution": solution}
+    submissions.update({f"mutant-{name}": apply_patch(solution, m["patch"]) for name, m in mutants.items()})
+    scores = grade.autograde(aid, submissions, tmp_path_factory.mktemp(aid), workers=2)
+    return aid, mutants, scores
+
+
+def test_release_scores_zero(graded):
+    aid, _, scores = graded
+    got, possible = grade.total(scores["release"])
+    assert possible > 0
+    passed = [name for name, (score, _) in scores["release"].items() if score]
+    assert got == 0, f"{aid}: the untouched release earns points in {passed}: those tests do not test the student's work"
+
+
+def test_solution_scores_full_marks(graded):
+    aid, _, scores = graded
+    lost = {name: s for name, s in scores["solution"].items() if s[0] != s[1]}
+    assert not lost, f"{aid}: the solution loses points in {lost}"
+
+
+def test_every_mutant_is_caught(graded):
+    aid, mutants, scores = graded
+    full = grade.total(scores["solution"])[0]
+    problems = []
+    for name, mutant in mutants.items():
+        result = scores[f"mutant-{name}"]
+        missed = [t for t in mutant["caught_by"] if result[t][0] != 0]
+        if missed:
+            problems.append(f"{name}: still earns points in {missed}")
+        if grade.total(result)[0] >= full:
+            problems.append(f"{name}: scores full marks")
+    assert not problems, f"{aid}: mutants not caught:\n" + "\n".join(problems)
