@@ -1,7 +1,11 @@
 import os
+import tempfile
 
-# Tests run offline, on the CPU, in fast mode, with a non-interactive matplotlib backend.
+# Tests run offline, on the CPU, in fast mode, with a non-interactive matplotlib backend,
+# and never touch the user's data cache.
 os.environ["COURSE_FAST"] = "1"
+os.environ["COURSE_OFFLINE"] = "1"
+os.environ["COURSE_CACHE"] = tempfile.mkdtemp(prefix="course-cache-")
 os.environ["MPLBACKEND"] = "Agg"
 os.environ.pop("NBGRADER_EXECUTION", None)
 
