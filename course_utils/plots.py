@@ -101,3 +101,30 @@ def curves(x, ys, xlabel, ylabel, title, ax=None, logx=False, logy=False, marker
     if len(ys) > 1:
         ax.legend()
     return ax
+
+
+def image_grid(images, titles=None, maps=None, ncols=10, title=None, alpha=0.5):
+    """Images (N, 3, H, W) uint8 or float in [0, 1] in a grid, each optionally overlaid with a heatmap
+    ``maps[i]`` (any 2-D grid, stretched over the image). Returns the figure."""
+    images = _np(images)
+    if images.max() > 1.5:
+        images = images / 255.0
+    n = len(images)
+    ncols = min(ncols, n)
+    nrows = (n + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.6 * ncols, 1.75 * nrows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= n:
+            continue
+        h, w = images[i].shape[1:]
+        ax.imshow(np.clip(images[i].transpose(1, 2, 0), 0, 1))
+        if maps is not None:
+            ax.imshow(_np(maps[i]), cmap="inferno", alpha=alpha, extent=(-0.5, w - 0.5, h - 0.5, -0.5),
+                      interpolation="bilinear")
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

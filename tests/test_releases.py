@@ -21,18 +21,22 @@ def nbgrader_meta(cell):
     return cell.metadata.get("nbgrader", {})
 
 
+def _lines(text):
+    return {ln.strip() for ln in text.splitlines() if len(ln.strip()) >= 16}
+
+
 def secret_lines(source_nb):
-    """Lines of solutions, hidden tests and model answers: none may reach students."""
-    lines = set()
+    """Lines of solutions, hidden tests and model answers that appear nowhere else in the source:
+    none of them may reach students."""
+    secret, public = set(), set()
     for cell in source_nb.cells:
         meta = nbgrader_meta(cell)
         if cell.cell_type == "markdown" and meta.get("solution"):
-            chunks = [cell.source]
+            secret |= _lines(cell.source)
         else:
-            chunks = [body for _, body in BLOCK.findall(cell.source)]
-        for chunk in chunks:
-            lines |= {ln.strip() for ln in chunk.splitlines() if len(ln.strip()) >= 16}
-    return lines
+            secret |= {ln for _, body in BLOCK.findall(cell.source) for ln in _lines(body)}
+            public |= _lines(BLOCK.sub("", cell.source))
+    return secret - public
 
 
 def test_every_assignment_has_a_release():

@@ -1,0 +1,148 @@
+"""Training: image batches that live on the training device, augmentation done there (no PIL,
+no DataLoader workers), a training loop with a progress bar, and its curves.
+
+Images stay uint8 on the device and are converted per batch: on Colab's 2 CPU cores a
+torchvision-transforms DataLoader, not the GPU, would be the bottleneck.
+"""
+
+import contextlib
+import math
+import time
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+
+
+def to_float(x, mean=CIFAR10_MEAN, std=CIFAR10_STD):
+    """uint8 images (B, C, H, W) -> normalised float32."""
+    mean = torch.tensor(mean, device=x.device).view(1, -1, 1, 1)
+    std = torch.tensor(std, device=x.device).view(1, -1, 1, 1)
+    return (x.float() / 255 - mean) / std
+
+
+def augment(x, padding=4, size=None, generator=None):
+    """Random crop (after zero padding) and random horizontal flip of a uint8 batch, on its device.
+
+    ``size`` crops to a smaller square (default: the input size), which lets a ViT train at a lower
+    resolution and so on fewer tokens.
+    """
+    B, C, H, W = x.shape
+    size = size or H
+    padded = F.pad(x, (padding, padding, padding, padding))
+    span = H + 2 * padding - size + 1
+    top = torch.randint(0, span, (B,), generator=generator).to(x.device)
+    left = torch.randint(0, span, (B,), generator=generator).to(x.device)
+    flip = (torch.rand(B, generator=generator) < 0.5).to(x.device)
+    r = torch.arange(size, device=x.device)
+    rows = (top[:, None] + r)[:, None, :, None]                          # (B, 1, size, 1)
+    cols = torch.where(flip[:, None], left[:, None] + size - 1 - r, left[:, None] + r)[:, None, None, :]
+    b = torch.arange(B, device=x.device)[:, None, None, None]
+    c = torch.arange(C, device=x.device)[None, :, None, None]
+    return padded[b, c, rows, cols]                                       # (B, C, size, size)
+
+
+def autocast(device):
+    """Mixed precision on CUDA (bf16 where supported, else fp16); full precision elsewhere."""
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast("cuda", dtype=dtype)
+
+
+@torch.no_grad()
+def evaluate(model, x, y, batch_size=500, size=None):
+    """Accuracy of ``model`` on uint8 images ``x`` (centre-cropped to ``size`` if given)."""
+    model.eval()
+    device = next(model.parameters()).device
+    correct = 0
+    for i in range(0, len(x), batch_size):
+        xb = x[i:i + batch_size].to(device)
+        if size is not None and size != xb.shape[-1]:
+            off = (xb.shape[-1] - size) // 2
+            xb = xb[..., off:off + size, off:off + size]
+        with autocast(device):
+            logits = model(to_float(xb))
+        correct += (logits.argmax(-1).cpu() == y[i:i + batch_size]).sum().item()
+    return correct / max(len(x), 1)
+
+
+def warmup_cosine(optimizer, total_steps, warmup_steps):
+    def factor(step):
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def train_classifier(model, train, val, *, epochs, lr=2e-3, weight_decay=0.05, batch_size=128,
+                     label_smoothing=0.1, warmup_epochs=1.0, sizes=None, seed=0, desc="training"):
+    """Train ``model`` on uint8 images with AdamW, warm-up then cosine decay, crop-and-flip.
+
+    ``train`` and ``val`` are ``(x_uint8, labels)``. ``sizes`` optionally gives the training
+    resolution of each epoch (progressive resizing). Returns the history, a dict of lists.
+    """
+    history = {"epoch": [], "train_loss": [], "train_acc": [], "val_acc": [], "seconds": []}
+    if epochs <= 0:
+        return history
+    device = next(model.parameters()).device
+    x, y = train[0].to(device), train[1].to(device)
+    generator = torch.Generator().manual_seed(seed)
+    steps_per_epoch = math.ceil(len(x) / batch_size)
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]  # no weight decay on biases, norms, tokens
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+    scheduler = warmup_cosine(optimizer, epochs * steps_per_epoch, int(warmup_epochs * steps_per_epoch))
+    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and not torch.cuda.is_bf16_supported())
+    start = time.perf_counter()
+    bar = tqdm(range(epochs), desc=desc)
+    for epoch in bar:
+        model.train()
+        size = sizes[epoch] if sizes else None
+        order = torch.randperm(len(x), generator=generator).to(device)
+        total_loss, correct = 0.0, 0
+        for i in range(0, len(x), batch_size):
+            idx = order[i:i + batch_size]
+            xb = to_float(augment(x[idx], size=size, generator=generator))
+            with autocast(device):
+                logits = model(xb)
+                loss = F.cross_entropy(logits, y[idx], label_smoothing=label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            total_loss += loss.item() * len(idx)
+            correct += (logits.argmax(-1) == y[idx]).sum().item()
+        history["epoch"].append(epoch + 1)
+        history["train_loss"].append(total_loss / len(x))
+        history["train_acc"].append(correct / len(x))
+        history["val_acc"].append(evaluate(model, *val))
+        history["seconds"].append(time.perf_counter() - start)
+        bar.set_postfix(loss=f"{history['train_loss'][-1]:.3f}", val_acc=f"{history['val_acc'][-1]:.3f}")
+    return history
+
+
+def plot_history(histories, title="Training"):
+    """Loss and accuracy curves of one or several runs: ``{"ViT": history, "CNN": history}``."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+    for name, h in histories.items():
+        if not h["epoch"]:
+            continue
+        ax1.plot(h["epoch"], h["train_loss"], marker="o", label=name)
+        ax2.plot(h["epoch"], h["train_acc"], marker="o", ls="--", label=f"{name} (train)")
+        ax2.plot(h["epoch"], h["val_acc"], marker="o", label=f"{name} (validation)")
+    ax1.set(xlabel="epoch", ylabel="training loss", title=f"{title}: loss")
+    ax2.set(xlabel="epoch", ylabel="accuracy", title=f"{title}: accuracy")
+    for ax in (ax1, ax2):
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
