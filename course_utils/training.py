@@ -146,3 +146,82 @@ def plot_history(histories, title="Training"):
             ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def length_buckets(lengths, batch_size, generator=None, bucket_batches=50):
+    """Batches of indices in which sequences have similar lengths, so that little compute is spent on
+    padding. The order is random, but each window of ``bucket_batches`` batches is sorted by length."""
+    lengths = torch.as_tensor(lengths)
+    order = torch.randperm(len(lengths), generator=generator)
+    window = batch_size * bucket_batches
+    batches = []
+    for start in range(0, len(order), window):
+        chunk = order[start:start + window]
+        chunk = chunk[torch.argsort(lengths[chunk], stable=True)]
+        batches += [chunk[i:i + batch_size].tolist() for i in range(0, len(chunk), batch_size)]
+    shuffle = torch.randperm(len(batches), generator=generator).tolist()
+    return [batches[i] for i in shuffle]
+
+
+def train_steps(model, make_batches, batch_loss, *, epochs, lr=1e-3, weight_decay=0.01, warmup_frac=0.05,
+                clip=1.0, evaluate=None, on_epoch_end=None, desc="training"):
+    """A generic training loop: AdamW with warm-up and cosine decay, gradient clipping, a progress bar.
+
+    ``make_batches(epoch)`` returns the list of batches of one epoch, ``batch_loss(batch)`` the mean loss
+    of one batch, ``evaluate()`` the validation loss, and ``on_epoch_end(epoch, history)`` may print
+    or plot. Returns the history (epoch, train_loss, val_loss, seconds).
+    """
+    history = {"epoch": [], "train_loss": [], "val_loss": [], "seconds": []}
+    if epochs <= 0:
+        return history
+    device = next(model.parameters()).device
+    first = make_batches(0)
+    total_steps = epochs * len(first)
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+    scheduler = warmup_cosine(optimizer, total_steps, int(warmup_frac * total_steps))
+    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and not torch.cuda.is_bf16_supported())
+    start = time.perf_counter()
+    bar = tqdm(total=total_steps, desc=desc)
+    for epoch in range(epochs):
+        model.train()
+        batches = first if epoch == 0 else make_batches(epoch)
+        running = 0.0
+        for batch in batches:
+            with autocast(device):
+                loss = batch_loss(batch)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            running += loss.item()
+            bar.update(1)
+        history["epoch"].append(epoch + 1)
+        history["train_loss"].append(running / len(batches))
+        model.eval()
+        with torch.no_grad():
+            history["val_loss"].append(float(evaluate()) if evaluate else float("nan"))
+        history["seconds"].append(time.perf_counter() - start)
+        bar.set_postfix(train=f"{history['train_loss'][-1]:.3f}", val=f"{history['val_loss'][-1]:.3f}")
+        if on_epoch_end:
+            on_epoch_end(epoch + 1, history)
+    bar.close()
+    return history
+
+
+def plot_losses(history, title="Training"):
+    """Training and validation loss per epoch."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    if history["epoch"]:
+        ax.plot(history["epoch"], history["train_loss"], marker="o", label="training")
+        ax.plot(history["epoch"], history["val_loss"], marker="o", label="validation")
+        ax.legend()
+    ax.set(xlabel="epoch", ylabel="cross-entropy (nats per token)", title=title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

@@ -88,3 +88,37 @@ def temperature_explorer(softargmax, scores, values=None, labels=None, beta_rang
     display(box)
     redraw()
     return box
+
+
+def generation_explorer(generate_text, prompt="", temperature=(0.05, 2.0, 0.8), top_p=(0.05, 1.0, 0.9),
+                        static_settings=((0.0, 1.0), (1.0, 0.9))):
+    """Sliders for the sampling temperature and top-p, and a button that regenerates text with
+    ``generate_text(prompt, temperature, top_p) -> str``. Same rules as ``temperature_explorer``:
+    skipped while grading, a few fixed settings when ipywidgets is missing."""
+    if runtime.is_grading():
+        print("(generation explorer skipped during grading)")
+        return None
+    widgets, display = _ipywidgets()
+    if widgets is None:
+        print("ipywidgets is not installed: showing a few fixed settings instead.")
+        for t, p in static_settings:
+            print(f"[temperature {t}, top-p {p}] {generate_text(prompt, t, p)}")
+        return None
+    prompt_box = widgets.Text(value=prompt, description="prompt")
+    t_slider = widgets.FloatSlider(min=temperature[0], max=temperature[1], value=temperature[2], step=0.05,
+                                   description="temperature", continuous_update=False)
+    p_slider = widgets.FloatSlider(min=top_p[0], max=top_p[1], value=top_p[2], step=0.05,
+                                   description="top-p", continuous_update=False)
+    button = widgets.Button(description="generate")
+    out = widgets.Output()
+
+    def regenerate(_=None):
+        with out:
+            out.clear_output(wait=True)
+            print(generate_text(prompt_box.value, t_slider.value, p_slider.value))
+
+    button.on_click(regenerate)
+    box = widgets.VBox([prompt_box, t_slider, p_slider, button, out])
+    display(box)
+    regenerate()
+    return box

@@ -76,3 +76,29 @@ def test_explorer_slider_redraws(monkeypatch):
     assert calls == [pytest.approx(1.0)]
     slider.value = 10.0
     assert calls[-1] == pytest.approx(10.0)
+
+
+def test_generation_explorer_rules(monkeypatch, capsys):
+    calls = []
+
+    def generate_text(prompt, temperature, top_p):
+        calls.append((prompt, temperature, top_p))
+        return f"{prompt}!"
+
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    assert widgets.generation_explorer(generate_text, "A:") is None and calls == []
+    monkeypatch.delenv("NBGRADER_EXECUTION")
+    monkeypatch.setattr(widgets, "_ipywidgets", lambda: (None, None))
+    widgets.generation_explorer(generate_text, "A:", static_settings=((0.0, 1.0),))
+    assert calls == [("A:", 0.0, 1.0)] and "A:!" in capsys.readouterr().out
+
+
+def test_generation_explorer_button_regenerates(monkeypatch):
+    ipywidgets = pytest.importorskip("ipywidgets")
+    monkeypatch.setattr(widgets, "_ipywidgets", lambda: (ipywidgets, lambda box: None))
+    calls = []
+    box = widgets.generation_explorer(lambda p, t, q: calls.append((p, t, q)) or "text", "B:")
+    prompt, t_slider, p_slider, button, _ = box.children
+    t_slider.value, p_slider.value = 1.5, 0.5
+    button.click()
+    assert calls[-1] == ("B:", 1.5, 0.5)

@@ -62,3 +62,49 @@ def test_block_fused_and_explicit_paths_agree():
     assert A.shape == (2, 4, 5, 5)
     assert torch.allclose(y_fused, y_explicit, atol=1e-5)
     assert (A[..., ~mask] == 0).all() and torch.allclose(A.sum(-1), torch.ones(2, 4, 5))
+
+
+def test_kv_cache_gives_the_same_outputs_as_a_full_pass():
+    torch.manual_seed(0)
+    layers = [blocks.Block(dim=16, num_heads=2, mlp_dim=32, attn_dim=5).eval() for _ in range(2)]
+    x = torch.randn(1, 7, 16)
+    mask = torch.ones(7, 7, dtype=torch.bool).tril()
+    full = x
+    for layer in layers:
+        full = layer(full, attn_mask=mask)
+    cache, steps = blocks.KVCache(), []
+    for t in range(7):  # one token at a time: it may see every cached position
+        h = x[:, t:t + 1]
+        for layer in layers:
+            h = layer(h, cache=cache)
+        steps.append(h)
+        assert len(cache) == t + 1
+    assert torch.allclose(torch.cat(steps, dim=1), full, atol=1e-5)
+
+
+def test_length_buckets_cover_everything_once_and_group_lengths():
+    g = torch.Generator().manual_seed(0)
+    lengths = torch.randint(1, 100, (1000,), generator=g).tolist()
+    batches = training.length_buckets(lengths, 16, generator=g, bucket_batches=10)
+    flat = sorted(i for b in batches for i in b)
+    assert flat == list(range(1000))
+    assert all(len(b) <= 16 for b in batches)
+    spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches) / len(batches)
+    assert spread < 15  # random batches would spread over ~90
+
+
+def test_train_steps_reduces_the_loss():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 4, generator=g)
+    y = x @ torch.tensor([1.0, -2.0, 0.5, 3.0])
+    torch.manual_seed(0)
+    model = nn.Linear(4, 1)
+    batches = [(x[i:i + 32], y[i:i + 32]) for i in range(0, 256, 32)]
+    seen = []
+    history = training.train_steps(
+        model, lambda epoch: batches, lambda b: F.mse_loss(model(b[0]).squeeze(-1), b[1]), epochs=20, lr=0.2,
+        evaluate=lambda: F.mse_loss(model(x).squeeze(-1), y), on_epoch_end=lambda e, h: seen.append(e))
+    assert seen == list(range(1, 21))
+    assert history["val_loss"][-1] < 0.1 * history["train_loss"][0]
+    assert training.train_steps(model, lambda e: batches, None, epochs=0)["epoch"] == []
+    assert len(training.plot_losses(history).axes) == 1
