@@ -70,6 +70,39 @@ class SelfAttention(nn.Module):
         return y, A
 
 
+class CrossAttention(nn.Module):
+    """Multi-head attention whose queries come from ``x`` and whose keys and values come from ``memory``
+    (e.g. a decoder reading the encoder's output)."""
+
+    def __init__(self, dim, num_heads, attn_dim=None, dropout=0.0):
+        super().__init__()
+        self.num_heads = num_heads
+        self.attn_dim = attn_dim or dim // num_heads
+        self.q = nn.Linear(dim, num_heads * self.attn_dim)
+        self.kv = nn.Linear(dim, 2 * num_heads * self.attn_dim)
+        self.proj = nn.Linear(num_heads * self.attn_dim, dim)
+        self.dropout = dropout
+
+    def forward(self, x, memory, attn_mask=None, need_weights=False):
+        """x: (B, T, dim) queries; memory: (B, S, dim) keys and values; attn_mask: bool, True = may
+        attend, broadcastable to (B, h, T, S). Returns y (B, T, dim) and the maps (B, h, T, S) or None."""
+        B, T, _ = x.shape
+        S = memory.shape[1]
+        q = self.q(x).view(B, T, self.num_heads, self.attn_dim).transpose(1, 2)                  # (B, h, T, hd)
+        k, v = self.kv(memory).view(B, S, 2, self.num_heads, self.attn_dim).permute(2, 0, 3, 1, 4)  # (B, h, S, hd)
+        if need_weights:
+            scores = q @ k.transpose(-2, -1) / self.attn_dim ** 0.5
+            if attn_mask is not None:
+                scores = scores.masked_fill(~attn_mask, float("-inf"))
+            A = scores.softmax(dim=-1)
+            y = A @ v
+        else:
+            A = None
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
+                                               dropout_p=self.dropout if self.training else 0.0)
+        return self.proj(y.transpose(1, 2).reshape(B, T, self.num_heads * self.attn_dim)), A
+
+
 class Block(nn.Module):
     """Pre-norm Transformer block: x + attn(norm(x)), then x + mlp(norm(x))."""
 

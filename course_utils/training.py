@@ -163,6 +163,29 @@ def length_buckets(lengths, batch_size, generator=None, bucket_batches=50):
     return [batches[i] for i in shuffle]
 
 
+def token_batches(lengths, max_tokens, generator=None, bucket_size=4096):
+    """Batches of indices holding at most ``max_tokens`` tokens each, counting padding (the longest
+    sequence times the batch size). Sequences of similar length go together; the order is random."""
+    lengths = torch.as_tensor(lengths)
+    order = torch.randperm(len(lengths), generator=generator)
+    batches = []
+    for start in range(0, len(order), bucket_size):
+        chunk = order[start:start + bucket_size]
+        chunk = chunk[torch.argsort(lengths[chunk], stable=True)].tolist()
+        batch, longest = [], 0
+        for i in chunk:
+            longest_if_added = max(longest, int(lengths[i]))
+            if batch and longest_if_added * (len(batch) + 1) > max_tokens:
+                batches.append(batch)
+                batch, longest_if_added = [], int(lengths[i])
+            batch.append(i)
+            longest = longest_if_added
+        if batch:
+            batches.append(batch)
+    shuffle = torch.randperm(len(batches), generator=generator).tolist()
+    return [batches[i] for i in shuffle]
+
+
 def train_steps(model, make_batches, batch_loss, *, epochs, lr=1e-3, weight_decay=0.01, warmup_frac=0.05,
                 clip=1.0, evaluate=None, on_epoch_end=None, desc="training"):
     """A generic training loop: AdamW with warm-up and cosine decay, gradient clipping, a progress bar.

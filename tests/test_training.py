@@ -108,3 +108,25 @@ def test_train_steps_reduces_the_loss():
     assert history["val_loss"][-1] < 0.1 * history["train_loss"][0]
     assert training.train_steps(model, lambda e: batches, None, epochs=0)["epoch"] == []
     assert len(training.plot_losses(history).axes) == 1
+
+
+def test_token_batches_respect_the_budget():
+    g = torch.Generator().manual_seed(0)
+    lengths = torch.randint(3, 40, (500,), generator=g).tolist()
+    batches = training.token_batches(lengths, max_tokens=200, generator=g, bucket_size=128)
+    assert sorted(i for b in batches for i in b) == list(range(500))
+    assert all(max(lengths[i] for i in b) * len(b) <= 200 for b in batches)
+
+
+def test_cross_attention_paths_agree_and_mask():
+    torch.manual_seed(0)
+    attn = blocks.CrossAttention(dim=12, num_heads=3).eval()
+    x, memory = torch.randn(2, 4, 12), torch.randn(2, 6, 12)
+    mask = torch.ones(2, 1, 1, 6, dtype=torch.bool)
+    mask[1, ..., 4:] = False                        # the second memory is padded after 4 positions
+    y, _ = attn(x, memory, mask)
+    y2, A = attn(x, memory, mask, need_weights=True)
+    assert torch.allclose(y, y2, atol=1e-5) and A.shape == (2, 3, 4, 6)
+    assert (A[1, ..., 4:] == 0).all()
+    y3, _ = attn(x[1:], memory[1:, :4])             # padding must act as if absent
+    assert torch.allclose(y[1:], y3, atol=1e-5)
