@@ -22,7 +22,9 @@ def nbgrader_meta(cell):
 
 
 def _lines(text):
-    return {ln.strip() for ln in text.splitlines() if len(ln.strip()) >= 16}
+    """Non-trivial lines, without trailing comments."""
+    lines = (ln.split("  #")[0].strip() for ln in text.splitlines())
+    return {ln for ln in lines if len(ln) >= 16}
 
 
 def secret_lines(source_nb):

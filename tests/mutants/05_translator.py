@@ -21,7 +21,7 @@ MUTANTS = {
     },
     "beam_keeps_extending_finished": {
         "patch": [("beam", "(finished if token == EOS else beams).append(hypothesis)", "beams.append(hypothesis)")],
-        "caught_by": ["test_decoding"],
+        "caught_by": ["test_beam_search"],
     },
     "perplexity_over_padding": {
         "patch": [("loss", "        count += n\n", "        count += tgt[:, 1:].numel()\n")],
@@ -35,6 +35,6 @@ MUTANTS = {
         "patch": [("greedy", "        next_id = torch.where(done, torch.full_like(next_id, PAD), next_id)  # finished sentences only pad\n", ""),
                   ("greedy", "        out.append(row[:row.index(EOS)] if EOS in row else [t for t in row if t != PAD])",
                    "        out.append([t for t in row if t not in (PAD, EOS)])")],
-        "caught_by": ["test_decoding"],
+        "caught_by": ["test_greedy"],
     },
 }
