@@ -6,7 +6,8 @@ One concern per module:
 - ``checks``: comparisons that explain a failure in words a student understands;
 - ``plots``: attention heatmaps, the bipartite attention plot, curves;
 - ``widgets``: interactive explorers that fall back to static plots;
-- ``release`` and ``grade``: instructor tools around nbgrader.
+- ``release`` and ``grade``: instructor tools around nbgrader; ``grade`` uses ``repair``
+  (nbgrader metadata), ``guard`` (the grading guard), ``report`` and ``feedback``.
 
 Nothing here implements a graded exercise.
 """

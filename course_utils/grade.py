@@ -1,84 +1,431 @@
-"""Autograde submissions with nbgrader in a throw-away course directory (instructor tool).
+"""Grade a class with one command: submissions in, scores, a report and feedback out.
 
-    scores = autograde("01_attention", {"alice": "alice.ipynb", "bob": nb_object}, workdir)
-    scores["alice"]["test_softargmax"]   # -> (score, max_score) of an autograded test cell
+    python -m course_utils.grade 01_attention downloads/ [--out DIR] [--workers N] [--feedback]
 
-Submissions are copied, never modified. Each worker gets its own course directory and
-gradebook, so workers can run in parallel.
+``downloads/`` holds one notebook per student, named by student id (``alice.ipynb``), or zips
+of them; ``<id>/01_attention.ipynb`` and ``<id>.zip`` holding ``01_attention.ipynb`` work too.
+Everything happens on copies, in a new output folder (an existing one is never overwritten):
+
+    DIR/received/<id>.ipynb     the notebooks as handed in
+    DIR/repaired/<id>.ipynb     with their nbgrader metadata repaired: what was graded
+    DIR/autograded/<id>.ipynb   as nbgrader ran them, with outputs
+    DIR/scores.csv              one row per student, one column per test cell
+    DIR/report.md, pass_rates.png   the class report
+    DIR/feedback/<id>.html      with --feedback: each student's results, without hidden tests
+    DIR/work/                   nbgrader's course folders and logs
+
+Each notebook is repaired first (``course_utils.repair``), then graded by ``nbgrader
+autograde`` in throw-away course folders, one per worker, with the grading guard
+(``course_utils.guard``). In Python, ``autograde(assignment, {student: notebook}, workdir)``
+returns ``{student: {grade_id: (score, max_score)}}``.
 """
 
+import argparse
 import concurrent.futures
+import copy
+import dataclasses
+import os
+import re
 import shutil
-from pathlib import Path
+import signal
+import subprocess
+import sys
+import time
+import warnings
+import zipfile
+from pathlib import Path, PurePosixPath
 
 import nbformat
 
-from .release import ROOT, SOLUTIONS, nbgrader
+from . import feedback, guard, report
+from .release import NOTEBOOKS, ROOT, SOLUTIONS, assignments
+from .repair import RepairError, repair
+
+STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]*")
 
 _CONFIG = """\
+import math
+import time
 c = get_config()
 load_subconfig(r"{root}/nbgrader_config.py")
 c.CourseDirectory.root = r"{workdir}"
-c.CourseDirectory.source_directory = r"{solutions}"
+c.CourseDirectory.source_directory = r"{source}"
 c.CourseDirectory.release_directory = "release"
+c.Execute.shutdown_kernel = "immediate"
+# nbclient waits only 4 s for a cell's last output after its reply, and fails the whole
+# notebook when that is late on a busy machine.
+c.Execute.iopub_timeout = min(20, {cell_timeout} or c.Execute.timeout)
+
+# Each cell gets the per-cell timeout, and each notebook at most {notebook_timeout} s in all:
+# after that every remaining cell is interrupted after 1 s. The clock restarts at the
+# grader's first cell of each notebook.
+_cell_limit, _clock = {cell_timeout} or c.Execute.timeout, {{}}
+def _timeout(cell):
+    if cell.source.startswith({arm_prefix!r}) or "start" not in _clock:
+        _clock["start"] = time.monotonic()
+    return max(1, math.ceil(min(_cell_limit, {notebook_timeout} - (time.monotonic() - _clock["start"]))))
+c.Execute.timeout_func = _timeout
+
+# The grading guard's pass tokens are checked before nbgrader saves the scores.
+from nbgrader.converters import Autograde
+from course_utils.guard import enforcer
+_steps = list(Autograde.class_traits()["autograde_preprocessors"].default())
+_steps.insert([p.__name__ for p in _steps].index("SaveAutoGrades"), enforcer({name!r}))
+c.Autograde.autograde_preprocessors = _steps
 """
 
 
-def _course(workdir, assignment):
-    workdir = Path(workdir).resolve()
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "nbgrader_config.py").write_text(
-        _CONFIG.format(root=ROOT, workdir=workdir, solutions=SOLUTIONS))
-    # generate_assignment records the source cells (and hidden tests) in the gradebook.
-    nbgrader("generate_assignment", assignment, "--force", "--log-level=WARN", cwd=workdir)
-    return workdir
+@dataclasses.dataclass
+class Result:
+    """What grading one student's notebook gave."""
+
+    student: str
+    scores: dict = dataclasses.field(default_factory=dict)    # grade_id -> (score, max_score)
+    error: str = None        # set when the notebook could not be graded (then every test scores 0)
+    repairs: list = dataclasses.field(default_factory=list)   # what repair() had to do
+    notes: list = dataclasses.field(default_factory=list)     # timeouts, untrusted passes, ...
+    mistakes: list = dataclasses.field(default_factory=list)  # (grade_id, "Likely mistake: ...")
+    notebook: Path = None    # the autograded notebook
+
+    @property
+    def graded(self):
+        return self.error is None
 
 
-def _scores(workdir, assignment, students):
-    from nbgrader.api import Gradebook
-
-    out = {}
-    with Gradebook(f"sqlite:///{workdir / 'gradebook.db'}") as gb:
-        for student in students:
-            nb = gb.find_submission_notebook(assignment, assignment, student)
-            # Only autograded test cells; written answers (markdown) are graded by hand.
-            out[student] = {g.name: (g.score, g.max_score) for g in nb.grades
-                            if g.cell.cell_type == "code"}
-    return out
-
-
-def _autograde_one_course(assignment, submissions, workdir, timeout):
-    workdir = _course(workdir, assignment)
-    for student, notebook in submissions.items():
-        dest = workdir / "submitted" / student / assignment / f"{assignment}.ipynb"
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(notebook, nbformat.NotebookNode):
-            nbformat.write(notebook, dest)
-        else:
-            shutil.copyfile(notebook, dest)
-    nbgrader("autograde", assignment, "--force", "--log-level=WARN", cwd=workdir, timeout=timeout)
-    return _scores(workdir, assignment, submissions)
-
-
-def autograde(assignment, submissions, workdir, workers=1, timeout=None):
-    """Autograde ``submissions`` (student id -> notebook path or NotebookNode).
-
-    Returns ``{student: {grade_id: (score, max_score)}}``. With ``workers > 1`` the students
-    are split over that many independent course directories graded at the same time.
-    """
-    students = sorted(submissions)
-    chunks = [students[i::workers] for i in range(workers) if students[i::workers]]
-    scores = {}
-    with concurrent.futures.ThreadPoolExecutor(len(chunks)) as pool:
-        jobs = [pool.submit(_autograde_one_course, assignment, {s: submissions[s] for s in chunk},
-                            Path(workdir) / f"worker{i}", timeout)
-                for i, chunk in enumerate(chunks)]
-        for job in jobs:
-            scores.update(job.result())
-    return scores
+def tests_of(nb):
+    """``{grade_id: points}`` of the autograded test cells of a notebook, in order."""
+    return {c.metadata["nbgrader"]["grade_id"]: float(c.metadata["nbgrader"]["points"])
+            for c in nb.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")
+            and not c.metadata["nbgrader"].get("solution")}
 
 
 def total(scores):
     """Sum of (score, max_score) over the autograded cells of one student."""
     got = sum(s or 0.0 for s, _ in scores.values())
     return got, sum(m for _, m in scores.values())
+
+
+# -- intake ------------------------------------------------------------------------------------
+
+def _skipped(parts):
+    return any(p.startswith(".") or p == "__MACOSX" for p in parts)
+
+
+def _student_of(parts, assignment):
+    """``alice.ipynb`` -> alice; ``alice/01_attention.ipynb`` or ``alice.zip:01_attention.ipynb`` -> alice."""
+    stem = parts[-1][: -len(".ipynb")]
+    if stem != assignment:
+        return stem
+    return next((p for p in reversed(parts[:-1]) if p not in (assignment, "submitted")), None)
+
+
+def collect(folder, assignment, dest):
+    """Copy each submitted notebook to ``dest/<student>.ipynb``.
+
+    Returns ``({student: path}, {student or file: problem})``. Originals are only read.
+    """
+    folder, dest = Path(folder), Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    found, problems = {}, {}
+
+    def add(parts, label, data):
+        student = _student_of(parts, assignment)
+        if student is None or not STUDENT_ID.fullmatch(student):
+            problems[label] = (f"cannot tell the student id from {label!r}: name each notebook "
+                               "<student_id>.ipynb (letters, digits, . _ @ + -)")
+        else:
+            found.setdefault(student, []).append((label, data))
+
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder).parts
+        if not path.is_file() or _skipped(rel):
+            continue
+        if path.suffix == ".ipynb":
+            add(rel, "/".join(rel), path.read_bytes())
+        elif path.suffix == ".zip":
+            try:
+                with zipfile.ZipFile(path) as zf:
+                    for info in zf.infolist():
+                        inner = PurePosixPath(info.filename).parts
+                        if info.filename.endswith(".ipynb") and not info.is_dir() and not _skipped(inner):
+                            add(rel[:-1] + (path.stem,) + inner, f"{'/'.join(rel)}:{info.filename}", zf.read(info))
+            except zipfile.BadZipFile:
+                problems["/".join(rel)] = "not a readable zip file"
+
+    received = {}
+    for student, copies in sorted(found.items()):
+        if len(copies) > 1:
+            problems[student] = (f"{len(copies)} notebooks for one student ({', '.join(l for l, _ in copies)}); "
+                                 "keep only the one to grade")
+            for i, (_, data) in enumerate(copies, 1):
+                (dest / f"{student}.{i}.ipynb").write_bytes(data)
+            continue
+        received[student] = dest / f"{student}.ipynb"
+        received[student].write_bytes(copies[0][1])
+    return received, problems
+
+
+def read_notebook(path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return nbformat.read(path, as_version=4)
+
+
+# -- the nbgrader run ------------------------------------------------------------------------------
+
+def _hidden_marker():
+    from nbgrader.preprocessors import ClearHiddenTests
+    return ClearHiddenTests().begin_test_delimeter
+
+
+def _prepare_source(assignment, dest, name):
+    """The grader's copy of ``solutions/<assignment>/``, with the guard calls added."""
+    shutil.copytree(SOLUTIONS / assignment, dest / assignment)
+    path = dest / assignment / f"{assignment}.ipynb"
+    nbformat.write(guard.harden(read_notebook(path), name, _hidden_marker()), path)
+    return dest
+
+
+def _write_config(workdir, source, name, cell_timeout, notebook_timeout):
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "nbgrader_config.py").write_text(_CONFIG.format(
+        root=ROOT, workdir=workdir, source=source, cell_timeout=cell_timeout,
+        notebook_timeout=notebook_timeout, arm_prefix=guard.arm_source(name).splitlines()[0], name=name))
+
+
+# ``python -m nbgrader``, minus ~2.5 s of start-up: jsonschema's optional IRI format checker
+# (rfc3987_syntax) compiles 39 grammars when imported, and notebook validation never uses it.
+_NBGRADER = ("import sys; sys.modules['rfc3987_syntax'] = None; "
+             "from nbgrader.apps.nbgraderapp import main; main()")
+
+
+def _nbgrader(args, cwd, log, limit=None):
+    """Run nbgrader, logging to ``log``; return its exit code (None if stopped at ``limit`` s)."""
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    with open(log, "a") as out:
+        proc = subprocess.Popen([sys.executable, "-c", _NBGRADER, *args], cwd=cwd, stdout=out,
+                                stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        try:
+            return proc.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # kernels notice their parent is gone and exit
+            proc.wait()
+            return None
+
+
+_STUCK = ("a cell could not be interrupted at the timeout (a loop that ignores interrupts, or a "
+          "machine too busy to answer: grade it again to tell)")
+_FAILURES = [  # (text in nbgrader's log, what it means)
+    ("DeadKernelError", "the kernel died (os._exit, a crash, or killed for using too much memory)"),
+    ("Kernel died", "the kernel died (os._exit, a crash, or killed for using too much memory)"),
+    ("Timeout waiting for IOPub", _STUCK),
+    ("became unresponsive", _STUCK),
+    ("CellTimeoutError", _STUCK),
+]
+
+
+def _failure(log_text, student, stopped):
+    """Why nbgrader gave up on a student's notebook, read from its log."""
+    unknown = "nbgrader could not grade it (see work/worker*/autograde.log)"
+    found = re.search(rf"(error processing assignment|While processing assignment):? \S*/submitted/"
+                      rf"{re.escape(student)}/", log_text)
+    if found is None:
+        return "grading was stopped at the time limit" if stopped else unknown
+    block = log_text[found.end():].split("] Sanitizing ", 1)[0]  # up to the next student
+    return next((meaning for needle, meaning in _FAILURES if needle in block), unknown)
+
+
+def _grade_chunk(assignment, notebooks, workdir, base, source, name, tests, cell_timeout, notebook_timeout,
+                 limit):
+    _write_config(workdir, source, name, cell_timeout, notebook_timeout)
+    shutil.copyfile(base / "gradebook.db", workdir / "gradebook.db")
+    for student, nb in notebooks.items():
+        nb = copy.deepcopy(nb)
+        nb.cells.insert(0, nbformat.v4.new_code_cell(guard.arm_source(name), id="grader-arm"))
+        dest = workdir / "submitted" / student / assignment / f"{assignment}.ipynb"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, dest)
+    log = workdir / "autograde.log"
+    stopped = _nbgrader(["autograde", assignment, "--force", "--log-level=INFO"], workdir, log, limit) is None
+    log_text = log.read_text(errors="replace")
+    results = {}
+    for student in notebooks:
+        path = workdir / "autograded" / student / assignment / f"{assignment}.ipynb"
+        if not path.is_file():
+            results[student] = Result(student, scores={g: (0.0, p) for g, p in tests.items()},
+                                      error=_failure(log_text, student, stopped))
+            continue
+        nb = read_notebook(path)
+        results[student] = _score(student, nb, name, tests)
+        results[student].mistakes = report.likely_mistakes(nb)
+        results[student].notebook = path
+    return results
+
+
+def _score(student, nb, name, tests):
+    """Scores by nbgrader's own rule, and 0 wherever the guard's pass token is missing."""
+    from nbgrader.utils import determine_grade
+
+    trusted = guard.verify(nb, name)  # nbgrader applied it already (enforcer); never trust a pass without it
+    result = Result(student)
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        enames = {o.get("ename") for o in cell.get("outputs", [])}
+        if "CellTimeoutError" in enames:
+            where = gid if gid in tests else f"cell {index} ({cell.source.strip().splitlines()[0][:40]!r})"
+            result.notes.append(f"{where}: timed out")
+        if gid in tests:
+            score, points = determine_grade(cell)
+            if "GraderError" in enames or (score and not trusted[gid]):
+                result.notes.append(f"{gid}: did not run to its end untouched, so it scores 0")
+                score = 0.0
+            result.scores[gid] = (float(score or 0.0), points)
+    for gid, points in tests.items():  # cannot happen after repair, but never let a test go missing
+        result.scores.setdefault(gid, (0.0, points))
+    return result
+
+
+def grade_notebooks(assignment, notebooks, workdir, workers=1, cell_timeout=None, notebook_timeout=600,
+                    limit=None):
+    """Autograde repaired notebooks (``{student: NotebookNode}``); return ``{student: Result}``.
+
+    ``workers`` course folders are graded at the same time. ``limit`` bounds each worker's
+    nbgrader run, in seconds (students it did not reach are reported as not graded).
+    """
+    workdir, workers = Path(workdir).resolve(), max(1, workers)
+    workdir.mkdir(parents=True, exist_ok=True)
+    name = guard.new_name()
+    source = _prepare_source(assignment, workdir / "source", name)
+    base = workdir / "base"
+    _write_config(base, source, name, cell_timeout, notebook_timeout)
+    if _nbgrader(["generate_assignment", assignment, "--force", "--log-level=WARN"], base, base / "generate.log"):
+        raise RuntimeError(f"nbgrader generate_assignment failed:\n{(base / 'generate.log').read_text()}")
+    tests = tests_of(read_notebook(NOTEBOOKS / assignment / f"{assignment}.ipynb"))
+
+    students = sorted(notebooks)
+    chunks = [students[i::workers] for i in range(workers) if students[i::workers]]
+    results = {}
+    with concurrent.futures.ThreadPoolExecutor(max(1, len(chunks))) as pool:
+        jobs = [pool.submit(_grade_chunk, assignment, {s: notebooks[s] for s in chunk}, workdir / f"worker{i}",
+                            base, source, name, tests, cell_timeout, notebook_timeout, limit)
+                for i, chunk in enumerate(chunks)]
+        for job in jobs:
+            results.update(job.result())
+    return results
+
+
+def load_and_repair(assignment, submissions):
+    """``{student: path or NotebookNode}`` -> (``{student: repaired nb}``, ``{student: Result}``)."""
+    release = read_notebook(NOTEBOOKS / assignment / f"{assignment}.ipynb")
+    ready, results = {}, {}
+    for student, nb in sorted(submissions.items()):
+        try:
+            nb = nb if isinstance(nb, nbformat.NotebookNode) else read_notebook(nb)
+        except Exception as err:  # noqa: BLE001 (any unreadable file is reported, never fatal)
+            results[student] = Result(student, error=f"not a readable notebook ({type(err).__name__}: {err})")
+            continue
+        try:
+            ready[student], notes = repair(nb, release)
+            results[student] = Result(student, repairs=notes)
+        except Exception as err:  # noqa: BLE001
+            reason = str(err) if isinstance(err, RepairError) else f"could not repair it ({type(err).__name__}: {err})"
+            results[student] = Result(student, error=reason)
+    return ready, results
+
+
+def autograde(assignment, submissions, workdir, workers=1, timeout=None, cell_timeout=None):
+    """Repair and autograde ``{student: notebook path or NotebookNode}``.
+
+    Returns ``{student: {grade_id: (score, max_score)}}``; raises if a notebook cannot be repaired.
+    """
+    ready, results = load_and_repair(assignment, submissions)
+    broken = {s: r.error for s, r in results.items() if not r.graded}
+    if broken:
+        raise RepairError("cannot grade: " + "; ".join(f"{s}: {e}" for s, e in broken.items()))
+    graded = grade_notebooks(assignment, ready, workdir, workers, cell_timeout, limit=timeout)
+    return {s: r.scores for s, r in graded.items()}
+
+
+# -- the command ---------------------------------------------------------------------------------
+
+def cores():
+    """The CPU cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _output_dir(out, assignment):
+    if out is None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        out = Path("grading") / f"{assignment}-{stamp}"
+        n = 2
+        while out.exists():
+            out, n = Path("grading") / f"{assignment}-{stamp}-{n}", n + 1
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise SystemExit(f"error: {out} already exists and is not empty; an earlier grading run is never "
+                         "overwritten. Choose another --out, or delete it first.")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m course_utils.grade", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("assignment", help="assignment id, e.g. 01_attention")
+    parser.add_argument("submissions", type=Path, help="folder of <student_id>.ipynb files and/or zips")
+    parser.add_argument("--out", type=Path, help="new output folder (default: grading/<assignment>-<time>)")
+    parser.add_argument("--workers", type=int, default=cores(),
+                        help="submissions graded at the same time (default: the number of cores)")
+    parser.add_argument("--feedback", action="store_true", help="write feedback/<id>.html (no hidden tests)")
+    parser.add_argument("--cell-timeout", type=int, help="seconds per cell (default: nbgrader_config.py)")
+    parser.add_argument("--notebook-timeout", type=int, default=600, help="seconds per notebook (default: 600)")
+    args = parser.parse_args(argv)
+    if args.assignment not in assignments():
+        parser.error(f"unknown assignment {args.assignment!r}; known: {assignments()}")
+    if not args.submissions.is_dir():
+        parser.error(f"{args.submissions} is not a folder")
+    if not any(p.suffix in (".ipynb", ".zip") for p in args.submissions.rglob("*")):
+        parser.error(f"no .ipynb or .zip files in {args.submissions}")
+
+    start = time.monotonic()
+    out = _output_dir(args.out, args.assignment)
+    received, problems = collect(args.submissions, args.assignment, out / "received")
+    ready, results = load_and_repair(args.assignment, received)
+    (out / "repaired").mkdir()
+    for student, nb in ready.items():  # what was graded; nbgrader's own tools accept these too
+        nbformat.write(nb, out / "repaired" / f"{student}.ipynb")
+    tests = tests_of(read_notebook(NOTEBOOKS / args.assignment / f"{args.assignment}.ipynb"))
+    for label, problem in problems.items():
+        results[label] = Result(label, error=problem)
+    print(f"Grading {len(ready)} submission(s) of {args.assignment} with {args.workers} worker(s) into {out}/")
+    graded = grade_notebooks(args.assignment, ready, out / "work", args.workers, args.cell_timeout,
+                             args.notebook_timeout) if ready else {}
+    for student, result in graded.items():
+        result.repairs = results[student].repairs
+        results[student] = result
+        if result.notebook:
+            (out / "autograded").mkdir(exist_ok=True)
+            shutil.copyfile(result.notebook, out / "autograded" / f"{student}.ipynb")
+    elapsed = time.monotonic() - start
+
+    results = dict(sorted(results.items()))
+    report.write_csv(out / "scores.csv", results, tests)
+    report.write_report(out, args.assignment, results, tests, elapsed, args.workers)
+    if args.feedback:
+        feedback.write_all(out / "feedback", args.assignment, results, tests)
+
+    for r in results.values():
+        if r.repairs:
+            print(f"  repaired {r.student}: " + "; ".join(r.repairs))
+        if not r.graded:
+            print(f"  {'FAILED' if r.scores else 'NOT GRADED'} {r.student}: {r.error}", file=sys.stderr)
+    n_ok = sum(r.graded for r in results.values())
+    print(f"Graded {n_ok} of {len(results)} in {elapsed:.0f} s. Scores: {out / 'scores.csv'}; "
+          f"report: {out / 'report.md'}" + (f"; feedback: {out / 'feedback'}/" if args.feedback else ""))
+    return 0 if n_ok == len(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
