@@ -37,6 +37,18 @@ class KVCache:
         return k.shape[2]
 
 
+def attend(q, k, v, attn_mask=None, need_weights=False, dropout=0.0):
+    """Scaled dot-product attention over (B, h, T, hd) tensors. With ``need_weights`` it is computed
+    explicitly and also returns the maps (for plots); otherwise torch's fused kernel does it."""
+    if not need_weights:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout), None
+    scores = q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5
+    if attn_mask is not None:
+        scores = scores.masked_fill(~attn_mask, float("-inf"))
+    A = scores.softmax(dim=-1)
+    return A @ v, A
+
+
 class SelfAttention(nn.Module):
     """Multi-head self-attention with a fused QKV projection; ``attn_dim`` is the size of each head."""
 
@@ -56,16 +68,7 @@ class SelfAttention(nn.Module):
         q, k, v = self.qkv(x).view(B, T, 3, self.num_heads, self.attn_dim).permute(2, 0, 3, 1, 4)  # (B, h, T, hd) each
         if cache is not None:
             k, v = cache.update(self, k, v)                                # (B, h, T_total, hd)
-        if need_weights:  # explicit path, for plots
-            scores = q @ k.transpose(-2, -1) / self.attn_dim ** 0.5
-            if attn_mask is not None:
-                scores = scores.masked_fill(~attn_mask, float("-inf"))
-            A = scores.softmax(dim=-1)
-            y = A @ v
-        else:
-            A = None
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
-                                               dropout_p=self.dropout if self.training else 0.0)
+        y, A = attend(q, k, v, attn_mask, need_weights, self.dropout if self.training else 0.0)
         y = self.proj(y.transpose(1, 2).reshape(B, T, self.num_heads * self.attn_dim))
         return y, A
 
@@ -90,16 +93,7 @@ class CrossAttention(nn.Module):
         S = memory.shape[1]
         q = self.q(x).view(B, T, self.num_heads, self.attn_dim).transpose(1, 2)                  # (B, h, T, hd)
         k, v = self.kv(memory).view(B, S, 2, self.num_heads, self.attn_dim).permute(2, 0, 3, 1, 4)  # (B, h, S, hd)
-        if need_weights:
-            scores = q @ k.transpose(-2, -1) / self.attn_dim ** 0.5
-            if attn_mask is not None:
-                scores = scores.masked_fill(~attn_mask, float("-inf"))
-            A = scores.softmax(dim=-1)
-            y = A @ v
-        else:
-            A = None
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
-                                               dropout_p=self.dropout if self.training else 0.0)
+        y, A = attend(q, k, v, attn_mask, need_weights, self.dropout if self.training else 0.0)
         return self.proj(y.transpose(1, 2).reshape(B, T, self.num_heads * self.attn_dim)), A
 
 

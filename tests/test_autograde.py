@@ -5,22 +5,15 @@
 - each mutant (tests/mutants/<id>.py) loses the points of the tests that should catch it.
 """
 import copy
-import importlib.util
 
 import nbformat
 import pytest
 
 from course_utils import grade
 from conftest import ASSIGNMENTS, ROOT
+from submissions import load_mutants
 
 WITH_MUTANTS = [aid for aid in ASSIGNMENTS if (ROOT / "tests" / "mutants" / f"{aid}.py").is_file()]
-
-
-def load_mutants(aid):
-    spec = importlib.util.spec_from_file_location(f"mutants_{aid}", ROOT / "tests" / "mutants" / f"{aid}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.MUTANTS
 
 
 def apply_patch(solution, patch):
