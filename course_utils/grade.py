@@ -201,7 +201,10 @@ _NBGRADER = ("import sys; sys.modules['rfc3987_syntax'] = None; "
 
 def _nbgrader(args, cwd, log, limit=None):
     """Run nbgrader, logging to ``log``; return its exit code (None if stopped at ``limit`` s)."""
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    # nbgrader runs `alembic` from PATH: put this interpreter's scripts first, so that an
+    # unactivated virtual environment works too
+    env = dict(os.environ, PYTHONWARNINGS="ignore",
+               PATH=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]))
     with open(log, "a") as out:
         proc = subprocess.Popen([sys.executable, "-c", _NBGRADER, *args], cwd=cwd, stdout=out,
                                 stderr=subprocess.STDOUT, env=env, start_new_session=True)

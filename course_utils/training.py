@@ -28,22 +28,26 @@ def to_float(x, mean=CIFAR10_MEAN, std=CIFAR10_STD):
 def augment(x, padding=4, size=None, generator=None):
     """Random crop (after zero padding) and random horizontal flip of a uint8 batch, on its device.
 
-    ``size`` crops to a smaller square (default: the input size), which lets a ViT train at a lower
-    resolution and so on fewer tokens.
+    ``size`` then downscales the whole crop to a smaller square (default: keep the input size), which lets
+    a ViT train at a lower resolution and so on fewer tokens. Downscaling, unlike a smaller crop, keeps the
+    whole field of view, so an interpolated positional embedding still marks the same place in the image.
     """
     B, C, H, W = x.shape
-    size = size or H
     padded = F.pad(x, (padding, padding, padding, padding))
-    span = H + 2 * padding - size + 1
+    span = 2 * padding + 1
     top = torch.randint(0, span, (B,), generator=generator).to(x.device)
     left = torch.randint(0, span, (B,), generator=generator).to(x.device)
     flip = (torch.rand(B, generator=generator) < 0.5).to(x.device)
-    r = torch.arange(size, device=x.device)
-    rows = (top[:, None] + r)[:, None, :, None]                          # (B, 1, size, 1)
-    cols = torch.where(flip[:, None], left[:, None] + size - 1 - r, left[:, None] + r)[:, None, None, :]
+    r = torch.arange(H, device=x.device)
+    rows = (top[:, None] + r)[:, None, :, None]                          # (B, 1, H, 1)
+    cols = torch.where(flip[:, None], left[:, None] + W - 1 - r, left[:, None] + r)[:, None, None, :]
     b = torch.arange(B, device=x.device)[:, None, None, None]
     c = torch.arange(C, device=x.device)[None, :, None, None]
-    return padded[b, c, rows, cols]                                       # (B, C, size, size)
+    out = padded[b, c, rows, cols]                                        # (B, C, H, W)
+    if size is not None and size != H:
+        out = F.interpolate(out.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        out = out.round().clamp(0, 255).to(torch.uint8)                  # still uint8, like the input
+    return out
 
 
 def autocast(device):

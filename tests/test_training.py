@@ -21,9 +21,14 @@ def test_augment_returns_padded_crops_and_flips():
     assert 10 < flips < 54  # about half are flipped
 
 
-def test_augment_smaller_crops():
-    x = torch.zeros(4, 3, 32, 32, dtype=torch.uint8)
-    assert training.augment(x, size=24).shape == (4, 3, 24, 24)
+def test_augment_downscales_the_whole_crop():
+    # left half dark, right half bright: a downscaled crop keeps both halves (a smaller crop might not)
+    x = torch.zeros(16, 3, 32, 32, dtype=torch.uint8)
+    x[..., 16:] = 200
+    out = training.augment(x, size=24, padding=0)
+    assert out.shape == (16, 3, 24, 24) and out.dtype == torch.uint8
+    halves = out[..., :12].float().mean(dim=(1, 2, 3)), out[..., 12:].float().mean(dim=(1, 2, 3))
+    assert torch.all(torch.minimum(*halves) < 5) and torch.all(torch.maximum(*halves) > 195)
 
 
 def test_to_float_normalises():
