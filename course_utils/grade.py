@@ -38,7 +38,7 @@ from pathlib import Path, PurePosixPath
 import nbformat
 
 from . import feedback, guard, report
-from .release import NOTEBOOKS, ROOT, SOLUTIONS, assignments
+from .release import NOTEBOOKS, ROOT, SOLUTIONS, assignments, nbgrader_env
 from .repair import RepairError, repair
 
 STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]*")
@@ -201,13 +201,9 @@ _NBGRADER = ("import sys; sys.modules['rfc3987_syntax'] = None; "
 
 def _nbgrader(args, cwd, log, limit=None):
     """Run nbgrader, logging to ``log``; return its exit code (None if stopped at ``limit`` s)."""
-    # nbgrader runs `alembic` from PATH: put this interpreter's scripts first, so that an
-    # unactivated virtual environment works too
-    env = dict(os.environ, PYTHONWARNINGS="ignore",
-               PATH=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]))
     with open(log, "a") as out:
         proc = subprocess.Popen([sys.executable, "-c", _NBGRADER, *args], cwd=cwd, stdout=out,
-                                stderr=subprocess.STDOUT, env=env, start_new_session=True)
+                                stderr=subprocess.STDOUT, env=nbgrader_env(), start_new_session=True)
         try:
             return proc.wait(timeout=limit)
         except subprocess.TimeoutExpired:

@@ -27,14 +27,17 @@ def assignments():
     return sorted(p.name for p in SOLUTIONS.iterdir() if (p / f"{p.name}.ipynb").is_file())
 
 
+def nbgrader_env():
+    """The environment for an nbgrader process. nbgrader runs `alembic` from PATH: put this interpreter's
+    scripts first, so that an unactivated virtual environment works too."""
+    return dict(os.environ, PYTHONWARNINGS="ignore",
+                PATH=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]))
+
+
 def nbgrader(*args, cwd=ROOT, timeout=None):
     """Run an nbgrader command; raise with its log if it fails."""
     cmd = [sys.executable, "-m", "nbgrader", *map(str, args)]
-    # nbgrader runs `alembic` from PATH: put this interpreter's scripts first, so that an
-    # unactivated virtual environment works too
-    env = dict(os.environ, PYTHONWARNINGS="ignore",
-               PATH=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]))
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=nbgrader_env())
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[2:])} failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
