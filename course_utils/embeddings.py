@@ -1,5 +1,6 @@
-"""Word vectors for notebook 05: GloVe 6B 50d (downloaded and checked online, else the bundled
-Multi30k subset) and a small word2vec (skip-gram with negative sampling) trained on a corpus."""
+"""Word vectors: GloVe 6B 50d (downloaded and checked online, else a bundled subset), a small word2vec
+(skip-gram with negative sampling) trained on a corpus, and a token embedding that adds fixed
+pretrained vectors through a learned projection (notebook 04)."""
 
 import gzip
 import hashlib
@@ -8,13 +9,15 @@ import urllib.request
 import zipfile
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 from . import data
 
 GLOVE_ZIP_URL = "https://nlp.stanford.edu/data/glove.6B.zip"
 GLOVE_50D_SHA256 = "d8f717f8dd4b545cb7f418ef9f3d0c3e6e68a6f48b97d32f8b7aae40cb31f96f"  # glove.6B.50d.txt
-BUNDLED_GLOVE = "glove/glove.6B.50d.multi30k-en.txt.gz"
+BUNDLED_GLOVE = {"multi30k": "glove/glove.6B.50d.multi30k-en.txt.gz",       # every word of these corpora
+                 "shakespeare": "glove/glove.6B.50d.shakespeare.txt.gz"}    # that GloVe knows, lowercased
 
 
 def _download_glove():
@@ -44,15 +47,23 @@ def _download_glove():
         zip_path.unlink(missing_ok=True)
 
 
-def glove(words):
-    """GloVe 6B 50d vectors of ``words``: a dict word -> tensor (50,), for the words GloVe knows."""
+def glove(words, subset=None):
+    """GloVe 6B 50d vectors of ``words``: a dict word -> tensor (50,), for the words GloVe knows.
+
+    ``subset="shakespeare"`` (or ``"multi30k"``) reads the bundled subset that holds every word of that
+    corpus, lowercased, and downloads nothing if the subset is there (it is not when only the package
+    was installed). Without it the full vectors are downloaded online, and offline the Multi30k subset is used."""
+    if subset is not None and subset not in BUNDLED_GLOVE:
+        raise ValueError(f"subset must be one of {sorted(BUNDLED_GLOVE)}, not {subset!r}")
     wanted = set(words)
-    path = _download_glove()
+    name = subset or "multi30k"
+    bundled = data.BUNDLED / BUNDLED_GLOVE[name]
+    path = _download_glove() if subset is None or not bundled.exists() else None
     if path is None:
-        path = data.BUNDLED / BUNDLED_GLOVE
-        if not path.exists():
-            raise data.DataError(f"No internet connection and no bundled GloVe subset at {path}.")
-        print(f"Using the bundled GloVe subset ({BUNDLED_GLOVE}): the Multi30k English vocabulary only.")
+        if not bundled.exists():
+            raise data.DataError(f"Could not download GloVe and there is no bundled GloVe subset at {bundled}.")
+        print(f"Using the bundled GloVe subset ({BUNDLED_GLOVE[name]}): the {name} vocabulary only.")
+        path = bundled
     opener = gzip.open if path.suffix == ".gz" else open
     table = {}
     with opener(path, "rt", encoding="utf-8") as f:
@@ -73,6 +84,41 @@ def embedding_matrix(itos, table, dim=50, std=0.1, generator=None):
             matrix[i] = table[word]
             found += 1
     return matrix, found / len(itos)
+
+
+class PretrainedEmbedding(nn.Module):
+    """A token embedding whose vectors are ``embedding.weight + proj(vectors)``: a learned table plus fixed
+    pretrained vectors (rows of zeros for words they lack) through a learned projection that starts at zero.
+
+    Rare words thereby share what the projection learns from frequent words with similar vectors. With
+    tied input and output embeddings, use ``TiedHead(this)`` as the output layer."""
+
+    def __init__(self, embedding, vectors):
+        super().__init__()
+        if vectors.shape[0] != embedding.num_embeddings:
+            raise ValueError(f"{vectors.shape[0]} pretrained vectors for a vocabulary of {embedding.num_embeddings}")
+        self.embedding = embedding
+        self.register_buffer("vectors", vectors / vectors.std())      # unit scale, whatever the source
+        self.proj = nn.Linear(vectors.shape[1], embedding.embedding_dim, bias=False)
+        nn.init.zeros_(self.proj.weight)
+
+    @property
+    def weight(self):
+        return self.embedding.weight + self.proj(self.vectors)          # (V, dim)
+
+    def forward(self, ids):
+        return self.embedding(ids) + self.proj(self.vectors[ids])
+
+
+class TiedHead(nn.Module):
+    """Output layer h -> h @ E.T, where E is the (current) weight of ``embedding``."""
+
+    def __init__(self, embedding):
+        super().__init__()
+        self.embedding = embedding
+
+    def forward(self, h):
+        return h @ self.embedding.weight.T
 
 
 def train_word2vec(sentences, vocab_size, dim=50, window=2, negatives=5, epochs=2, batch_size=4096,
