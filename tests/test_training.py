@@ -135,3 +135,19 @@ def test_cross_attention_paths_agree_and_mask():
     assert (A[1, ..., 4:] == 0).all()
     y3, _ = attn(x[1:], memory[1:, :4])             # padding must act as if absent
     assert torch.allclose(y[1:], y3, atol=1e-5)
+
+
+def test_rare_word_dropout_replaces_words_by_their_rarity():
+    # id 0: a special token (count 0), id 1: unk, ids 3, 4: words seen 1 and 9 times; alpha 1 -> 1/2 and 1/10
+    counts = torch.tensor([0, 5, 0, 1, 9])
+    ids = torch.tensor([[0, 3, 4, 3, 4, 2]]).repeat(20000, 1)
+    mask = torch.ones_like(ids)
+    mask[:, -1] = 0                                   # id 2 at a padded position: never replaced either
+    out = training.rare_word_dropout(ids, mask, counts, alpha=1.0, unk_id=1, generator=torch.Generator().manual_seed(0))
+    assert out.shape == ids.shape and torch.equal(ids[:, 0], out[:, 0]) and torch.equal(ids[:, -1], out[:, -1])
+    changed = out != ids
+    assert torch.equal(out[changed], torch.ones(int(changed.sum()), dtype=torch.long))   # only ever to unk
+    assert abs(changed[:, [1, 3]].float().mean() - 0.5) < 0.01
+    assert abs(changed[:, [2, 4]].float().mean() - 0.1) < 0.01
+    again = training.rare_word_dropout(ids, mask, counts, 1.0, 1, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(out, again)                    # seeded: the same replacements
