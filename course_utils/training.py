@@ -170,9 +170,9 @@ def length_buckets(lengths, batch_size, generator=None, bucket_batches=50):
 def rare_word_dropout(input_ids, input_mask, counts, alpha, unk_id, generator=None):
     """Replace each real token (``input_mask`` 1) by ``unk_id`` with probability alpha / (alpha + count),
     where ``counts`` (V,) holds each id's count in the training data; ids counted 0 (the special tokens)
-    stay. New text holds more unknown words than the training data, where only words seen once are unknown
-    (a new play brings new characters' names); a word seen c times is about as likely to be one the
-    vocabulary could have missed as alpha / (alpha + c). Returns new ids."""
+    stay. Returns new ids. Why: new text holds more unknown words than the training data (a new play
+    brings new characters' names), and the words seen least in training are the most like them, so the
+    model learns where ``unk`` goes."""
     counts = counts.float()
     p = torch.where(counts > 0, alpha / (alpha + counts), torch.zeros_like(counts))
     hit = (torch.rand(input_ids.shape, generator=generator) < p[input_ids]) & input_mask.bool()

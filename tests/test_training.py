@@ -140,9 +140,9 @@ def test_cross_attention_paths_agree_and_mask():
 def test_rare_word_dropout_replaces_words_by_their_rarity():
     # id 0: a special token (count 0), id 1: unk, ids 3, 4: words seen 1 and 9 times; alpha 1 -> 1/2 and 1/10
     counts = torch.tensor([0, 5, 0, 1, 9])
-    ids = torch.tensor([[0, 3, 4, 3, 4, 2]]).repeat(20000, 1)
+    ids = torch.tensor([[0, 3, 4, 3, 4, 3]]).repeat(20000, 1)
     mask = torch.ones_like(ids)
-    mask[:, -1] = 0                                   # id 2 at a padded position: never replaced either
+    mask[:, -1] = 0                                   # a rare word at a padded position: never replaced
     out = training.rare_word_dropout(ids, mask, counts, alpha=1.0, unk_id=1, generator=torch.Generator().manual_seed(0))
     assert out.shape == ids.shape and torch.equal(ids[:, 0], out[:, 0]) and torch.equal(ids[:, -1], out[:, -1])
     changed = out != ids
