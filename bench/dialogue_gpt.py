@@ -47,11 +47,12 @@ def batches(ns, dataset, batch_size, bucketed, generator, counts=None, unk_alpha
     else:
         order = torch.randperm(len(lengths), generator=generator).tolist()
         groups = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    tok = ns["MyTokenizer"]
     out = []
     for idx in groups:
-        input_ids, input_mask = ns["collate"]([dataset[i] for i in idx], 1)
+        input_ids, input_mask = ns["collate"]([dataset[i] for i in idx], tok.pad_id)
         if unk_alpha:
-            input_ids = training.rare_word_dropout(input_ids, input_mask, counts, unk_alpha, 2, generator)
+            input_ids = training.rare_word_dropout(input_ids, input_mask, counts, unk_alpha, tok.unk_id, generator)
         out.append((input_ids, input_mask))
     return out
 
@@ -87,7 +88,7 @@ def train_for(ns, model, train_data, minutes, lr, weight_decay, warmup, bucketed
 
 
 @torch.no_grad()
-def evaluate(ns, model, val_data, unk_id=2):
+def evaluate(ns, model, val_data):
     """Validation perplexity, bits per character, and the perplexity of the known-word targets only
     (how well the model predicts the words it has a name for, whatever it thinks of <unk>)."""
     model.eval()
@@ -98,7 +99,7 @@ def evaluate(ns, model, val_data, unk_id=2):
         n = int(input_mask[:, 1:].sum())
         total += float(loss_fn(logits, input_ids, input_mask)) * n
         count += n
-        known = input_mask * (input_ids != unk_id)          # a target whose mask is 0 is not scored
+        known = input_mask * (input_ids != ns["MyTokenizer"].unk_id)   # a target whose mask is 0 is not scored
         n = int(known[:, 1:].sum())
         known_total += float(loss_fn(logits, input_ids, known)) * n
         known_count += n
@@ -167,7 +168,7 @@ def main():
           f"{sum(i == tok.unk_id for i in val_ids) / len(val_ids):.1%} of validation tokens unknown")
 
     glove = embeddings.glove([w.lower() for w in tok.itos], subset="shakespeare")
-    vectors = torch.stack([glove.get(w.lower(), torch.zeros(50)) for w in tok.itos])
+    vectors, _ = embeddings.embedding_matrix([w.lower() for w in tok.itos], glove, std=0.0)
     counts = torch.bincount(torch.tensor([i for ids in train_data.items for i in ids[1:]]), minlength=tok.vocab_size)
     recipe = dict(lr=1e-3, weight_decay=0.1, warmup=0.05, bucketed=True, batch_size=16, epochs=EPOCHS, counts=counts)
     runs = [("baseline (issue)", lambda: untie(ns["DialogueGPT"](tok.vocab_size, 64, **SHAPE)),
@@ -216,7 +217,7 @@ def main():
     torch.set_num_threads(args.threads)
 
     # training throughput against torch's own layers
-    batch = ns["collate"]([train_data[i] for i in range(64)], 1)
+    batch = ns["collate"]([train_data[i] for i in range(64)], tok.pad_id)
     ours = ns["DialogueGPT"](tok.vocab_size, 64, **SHAPE)
     theirs = TorchLayersGPT(tok.vocab_size, 64, **SHAPE)
     a, b = throughput(ns, ours, batch), throughput(ns, theirs, batch)
