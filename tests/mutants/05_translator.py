@@ -23,6 +23,51 @@ MUTANTS = {
         "patch": [("beam", "(finished if token == EOS else beams).append(hypothesis)", "beams.append(hypothesis)")],
         "caught_by": ["test_beam_search"],
     },
+    "beam_unfinished_compete_after_early_stop": {  # stopped with beam_size finished, yet unfinished beams count
+        "patch": [("beam", "    if len(finished) < beam_size:                                    # max_len reached: the unfinished ones count too\n"
+                           "        finished += beams\n",
+                   "    finished += beams\n")],
+        "caught_by": ["test_beam_search"],
+    },
+    "beam_unfinished_never_count": {
+        "patch": [("beam", "    if len(finished) < beam_size:                                    # max_len reached: the unfinished ones count too\n"
+                           "        finished += beams\n", "")],
+        "caught_by": ["test_beam_search"],
+    },
+    "beam_stops_at_first_finished": {
+        "patch": [("beam", "if len(finished) >= beam_size or not beams:", "if finished or not beams:")],
+        "caught_by": ["test_beam_search"],
+    },
+    "beam_returns_first_finished": {  # stops at the first finished hypothesis and returns only those
+        "patch": [("beam", "if len(finished) >= beam_size or not beams:", "if finished or not beams:"),
+                  ("beam", "    if len(finished) < beam_size:                                    # max_len reached: the unfinished ones count too\n",
+                   "    if not finished:\n")],
+        "caught_by": ["test_beam_search"],
+    },
+    "beam_length_penalty_multiplies": {  # rewards short hypotheses instead of long ones
+        "patch": [("beam", "return h[1] / ((5 + len(h[0]) - 1) / 6) ** length_penalty",
+                   "return h[1] * ((5 + len(h[0]) - 1) / 6) ** length_penalty")],
+        "caught_by": ["test_beam_search"],
+    },
+    "beam_length_penalty_divides_by_length": {
+        "patch": [("beam", "return h[1] / ((5 + len(h[0]) - 1) / 6) ** length_penalty",
+                   "return h[1] / (len(h[0]) - 1)")],
+        "caught_by": ["test_beam_search"],
+    },
+    "beam_length_penalty_length_to_the_alpha": {  # |y| ** alpha instead of ((5 + |y|) / 6) ** alpha
+        "patch": [("beam", "return h[1] / ((5 + len(h[0]) - 1) / 6) ** length_penalty",
+                   "return h[1] / (len(h[0]) - 1) ** length_penalty")],
+        "caught_by": ["test_beam_search"],
+    },
+    "beam_length_penalty_precedence": {  # (5 + |y|) / 6 ** alpha: the power binds first
+        "patch": [("beam", "return h[1] / ((5 + len(h[0]) - 1) / 6) ** length_penalty",
+                   "return h[1] / ((5 + len(h[0]) - 1) / 6 ** length_penalty)")],
+        "caught_by": ["test_beam_search"],
+    },
+    "loss_ignores_label_smoothing": {
+        "patch": [("loss", "ignore_index=PAD, label_smoothing=label_smoothing)", "ignore_index=PAD)")],
+        "caught_by": ["test_loss"],
+    },
     "perplexity_over_padding": {
         "patch": [("loss", "        count += n\n", "        count += tgt[:, 1:].numel()\n")],
         "caught_by": ["test_loss"],
