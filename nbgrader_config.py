@@ -2,8 +2,13 @@
 
 solutions/<id>/<id>.ipynb (instructor source)  --nbgrader generate_assignment-->  notebooks/<id>/<id>.ipynb
 Regenerate every release with:  python -m course_utils.release
+
+`nbgrader autograde` run from here starts every kernel in its own bubblewrap sandbox
+(course_utils/instructor/sandbox.py; docs/GRADING.md): no network, none of your files.
 """
 import os
+
+from course_utils.instructor.sandbox import use_sandbox
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
 
@@ -28,3 +33,8 @@ c.Execute.interrupt_on_timeout = True
 
 # A student who deletes a grade cell gets it back from the source, and it is graded.
 c.OverwriteCells.add_missing_cells = True
+
+# Every kernel of `nbgrader autograde` runs in its own sandbox (4 GiB, 512 processes, 1 GiB of
+# scratch by default; c.SandboxedKernelManager.memory_limit and friends change them). To grade
+# without it (you trust every submission), delete this line.
+use_sandbox(c)

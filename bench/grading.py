@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from submissions import load_mutants, student  # noqa: E402
 
-from course_utils import grade  # noqa: E402
+from course_utils.instructor import grade  # noqa: E402
 
 
 def submissions(aid, n):

@@ -6,8 +6,11 @@ One concern per module:
 - ``checks``: comparisons that explain a failure in words a student understands;
 - ``plots``: attention heatmaps, the bipartite attention plot, curves;
 - ``widgets``: interactive explorers that fall back to static plots;
-- ``release`` and ``grade``: instructor tools around nbgrader; ``grade`` uses ``repair``
-  (nbgrader metadata), ``guard`` (the grading guard), ``report`` and ``feedback``.
+- ``data``, ``blocks``, ``training``, ``embeddings``: data sets, a reference Transformer block,
+  training loops and pretrained vectors for notebooks 03-05.
+
+The instructor tools (releases, grading) live in ``course_utils.instructor``; ``release.py`` and
+``grade.py`` here only keep ``python -m course_utils.release`` and ``python -m course_utils.grade``.
 
 Nothing here implements a graded exercise.
 """

@@ -11,7 +11,7 @@ os.environ.pop("NBGRADER_EXECUTION", None)
 
 import pytest  # noqa: E402
 
-from course_utils.release import ROOT, assignments  # noqa: E402
+from course_utils.instructor.release import ROOT, assignments  # noqa: E402
 
 ASSIGNMENTS = assignments()
 

@@ -9,7 +9,7 @@ import copy
 import nbformat
 import pytest
 
-from course_utils import grade
+from course_utils.instructor import grade
 from conftest import ASSIGNMENTS, ROOT
 from submissions import load_mutants
 

@@ -10,7 +10,7 @@ import zipfile
 import nbformat
 import pytest
 
-from course_utils import grade, guard
+from course_utils.instructor import autograde_config, grade, guard
 from submissions import colab, hidden_lines, mutant, student
 
 A = "01_attention"
@@ -149,24 +149,12 @@ def test_graded_again_sequentially_the_scores_are_identical(run, tmp_path):
         assert {g: str(v) for g, (v, _) in r.scores.items()} == {g: rows[s][g] for g in r.scores}, s
 
 
-def test_per_notebook_time_budget(tmp_path):
-    grade._write_config(tmp_path, tmp_path, "__grader_x__", cell_timeout=10, notebook_timeout=25)
-
-    class Config(dict):
-        def __getattr__(self, key):
-            return self.setdefault(key, Config())
-
-        def __setattr__(self, key, value):
-            self[key] = value
-
-    config = Config()
-    scope = {"get_config": lambda: config, "load_subconfig": lambda path: None}
-    exec((tmp_path / "nbgrader_config.py").read_text(), scope)
-    timeout = config.Execute.timeout_func
+def test_per_notebook_time_budget():
+    timeout = autograde_config.timeout_func(cell_limit=10, notebook_limit=25, arm_prefix="# Added by the grader")
     arm = nbformat.v4.new_code_cell(guard.arm_source("__grader_x__"))
     assert timeout(arm) == 10
-    scope["_clock"]["start"] -= 20  # 20 s of this notebook spent
+    timeout.clock["start"] -= 20  # 20 s of this notebook spent
     assert timeout(nbformat.v4.new_code_cell("x = 1")) == 5
-    scope["_clock"]["start"] -= 60
+    timeout.clock["start"] -= 60
     assert timeout(nbformat.v4.new_code_cell("x = 1")) == 1
     assert timeout(arm) == 10  # the next notebook starts afresh

@@ -10,7 +10,7 @@ import time
 import nbformat
 import pytest
 
-from course_utils import grade
+from course_utils.instructor import grade
 from submissions import cell, colab, load, mutant, student
 
 pytestmark = pytest.mark.slow

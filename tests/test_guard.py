@@ -8,7 +8,8 @@ import numpy.testing
 import pytest
 import torch
 
-from course_utils import checks, guard, repair
+from course_utils import checks
+from course_utils.instructor import guard, repair
 from submissions import colab, load, student
 
 A = "01_attention"

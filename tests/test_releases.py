@@ -5,7 +5,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils import release
+from course_utils.instructor import release
 from conftest import ASSIGNMENTS
 
 ROOT = release.ROOT

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import nbformat
 
-from . import guard
-from .checks import MISTAKE_PREFIX
+from . import nbmeta, guard
+from ..checks import MISTAKE_PREFIX
 from .release import NOTEBOOKS
 from .report import likely_mistakes
 
@@ -52,7 +52,7 @@ def _test_outputs(outputs, passed):
 
 def feedback_notebook(nb, release, result, tests):
     """The student's graded notebook with the hidden tests left out, and a score table on top."""
-    meta = [c.metadata.get("nbgrader", {}) for c in release.cells]
+    meta = [nbmeta.meta(c) for c in release.cells]
     locked = {m["grade_id"]: c for m, c in zip(meta, release.cells) if m.get("locked") or m.get("grade_id") in tests}
     got = sum(s for s, _ in result.scores.values())
     rows = [f"| `{g}` | {result.scores[g][0]:g} / {p:g} |" for g, p in tests.items()]
@@ -67,7 +67,7 @@ def feedback_notebook(nb, release, result, tests):
         if cell.cell_type == "code" and cell.source.startswith(_ARM_FIRST_LINE):
             continue  # the grader's own cell
         cell = copy.deepcopy(cell)
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        gid = nbmeta.grade_id(cell)
         if cell.cell_type == "code":
             if gid in tests:
                 cell.outputs = _test_outputs(cell.outputs, result.scores[gid][0] >= tests[gid])

@@ -11,7 +11,8 @@ import re
 import statistics
 import time
 
-from .checks import MISTAKE_PREFIX
+from ..checks import MISTAKE_PREFIX
+from . import nbmeta
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -20,7 +21,7 @@ def likely_mistakes(nb):
     """``[(grade_id or "cell N", mistake)]``: the recognised mistakes in a graded notebook's errors."""
     found = []
     for index, cell in enumerate(nb.cells):
-        where = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or f"cell {index}"
+        where = nbmeta.grade_id(cell) or f"cell {index}"
         for out in cell.get("outputs", []):
             if out.get("output_type") != "error":
                 continue
@@ -77,8 +78,8 @@ def plot_pass_rates(rates, path):
     plt.close(fig)
 
 
-def write_report(out, assignment, results, tests, elapsed, workers):
-    """``out/report.md`` and ``out/pass_rates.png``."""
+def write_report(out, assignment, results, tests, elapsed, workers, limits=None):
+    """``out/report.md`` and ``out/pass_rates.png``. ``limits``: the sandbox's, None if there was none."""
     rates = pass_rates(results, tests)
     plot_pass_rates(rates, out / "pass_rates.png")
     graded = [r for r in results.values() if r.graded]
@@ -86,15 +87,25 @@ def write_report(out, assignment, results, tests, elapsed, workers):
     lines = [f"# Grading report: {assignment}", "",
              f"{len(graded)} of {len(results)} submission(s) graded on {time.strftime('%Y-%m-%d %H:%M')}, "
              f"in {elapsed:.0f} s with {workers} worker(s).", ""]
+    if limits is None:
+        lines += ["**WARNING: graded without the sandbox (`--no-sandbox`).** The submissions could read and "
+                  "change the grader's files (the solutions among them) and use the network: do not trust "
+                  "these scores unless you trust every submission.", ""]
+    else:
+        lines += [f"Each kernel ran in its own sandbox: no network, none of the grader's files, "
+                  f"{limits.describe()}.", ""]
     if totals:
         lines += [f"Autograded score: mean {statistics.mean(totals):.1f}, median {statistics.median(totals):.1f} "
                   f"of {sum(tests.values()):g} points. Written answers are graded by hand.", ""]
 
-    attention = [r for r in results.values() if not r.graded or r.repairs or r.notes]
+    def notes(r):  # the warning above is not repeated for every student
+        return [n for n in r.notes if not n.startswith("graded WITHOUT the sandbox")]
+
+    attention = [r for r in results.values() if not r.graded or r.repairs or notes(r)]
     if attention:
         lines += ["## Needs attention", ""]
         for r in attention:
-            text = "; ".join(([status(r)] if not r.graded else []) + r.notes
+            text = "; ".join(([status(r)] if not r.graded else []) + notes(r)
                              + ([f"repaired ({'; '.join(r.repairs)})"] if r.repairs else []))
             lines.append(f"- **{r.student}**: {text}")
         lines.append("")

@@ -21,6 +21,8 @@ import difflib
 import re
 import uuid
 
+from . import nbmeta
+
 MIN_RECOGNISED = 0.5  # fraction of release cells that must be recognised with evidence
 _STUB_MARKERS = ("YOUR CODE HERE", "YOUR ANSWER HERE", "raise NotImplementedError")
 
@@ -30,10 +32,6 @@ _HOW = {"id": "cell id", "source": "identical source", "similar": "similar sourc
 
 class RepairError(Exception):
     """The submission cannot be matched to the release; the message says why."""
-
-
-def _meta(cell):
-    return cell.get("metadata", {}).get("nbgrader", {})
 
 
 def _lines(source, drop_stubs=False):
@@ -51,7 +49,7 @@ def _similarity(r, s):
     """How likely submission cell ``s`` is release cell ``r``, from 0 to 1."""
     if r.cell_type != s.cell_type:
         return 0.0
-    a, b = _lines(r.source, drop_stubs=_meta(r).get("solution", False)), _lines(s.source)
+    a, b = _lines(r.source, drop_stubs=nbmeta.meta(r).get("solution", False)), _lines(s.source)
     if not a:  # a bare stub ("YOUR ANSWER HERE"): any cell of the same type may be the answer
         return 0.5
     same = sum(m.size for m in difflib.SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks())
@@ -92,7 +90,7 @@ def _align_gap(R, S, rs, ss, threshold=0.3):
 def match(release, nb):
     """``{release index: (submission index, how)}``, ``how`` in id, source, similar, position."""
     R, S = release.cells, nb.cells
-    by_gid = {_meta(c)["grade_id"]: i for i, c in enumerate(R) if _meta(c).get("grade_id")}
+    by_gid = {nbmeta.meta(c)["grade_id"]: i for i, c in enumerate(R) if nbmeta.meta(c).get("grade_id")}
     by_id = {c.get("id"): i for i, c in enumerate(R) if c.get("id")}
     found, used = {}, set()
 
@@ -102,8 +100,8 @@ def match(release, nb):
             used.add(s)
 
     for s, cell in enumerate(S):
-        if _meta(cell).get("grade_id") in by_gid:
-            take(by_gid[_meta(cell)["grade_id"]], s, "id")
+        if nbmeta.meta(cell).get("grade_id") in by_gid:
+            take(by_gid[nbmeta.meta(cell)["grade_id"]], s, "id")
     for s, cell in enumerate(S):
         if cell.get("id") in by_id:
             take(by_id[cell.get("id")], s, "id")
@@ -123,7 +121,7 @@ def match(release, nb):
 
 def _restorable(cell):
     """Release cells re-inserted when deleted: tests, read-only cells, written answers."""
-    meta = _meta(cell)
+    meta = nbmeta.meta(cell)
     if not meta:
         return False
     return bool(meta.get("locked") or meta.get("grade") or (meta.get("solution") and cell.cell_type == "markdown"))
@@ -163,13 +161,13 @@ def repair(nb, release):
             cells.append(cell)
             continue
         ref = R[r]
-        if _meta(cell) != _meta(ref):
+        if nbmeta.meta(cell) != nbmeta.meta(ref):
             restored.append(r)
-        if _meta(ref).get("locked") and (cell.cell_type != ref.cell_type or _lines(cell.source) != _lines(ref.source)):
-            edited.append(_meta(ref).get("grade_id", f"cell {r}"))
+        if nbmeta.meta(ref).get("locked") and (cell.cell_type != ref.cell_type or _lines(cell.source) != _lines(ref.source)):
+            edited.append(nbmeta.meta(ref).get("grade_id", f"cell {r}"))
             cell = copy.deepcopy(ref)
-        elif _meta(ref):
-            cell.metadata["nbgrader"] = copy.deepcopy(_meta(ref))
+        elif nbmeta.meta(ref):
+            cell.metadata["nbgrader"] = copy.deepcopy(nbmeta.meta(ref))
         else:
             cell.metadata.pop("nbgrader", None)
         cell["id"] = ref.get("id") or cell.get("id")
@@ -180,8 +178,8 @@ def repair(nb, release):
     inserted, unfound = [], []
     for r in missing:
         if not _restorable(R[r]):
-            if _meta(R[r]).get("solution"):
-                unfound.append(_meta(R[r]).get("grade_id"))
+            if nbmeta.meta(R[r]).get("solution"):
+                unfound.append(nbmeta.meta(R[r]).get("grade_id"))
             continue
         before = [c for c in range(r) if c in found or c in inserted]
         anchor_id = R[before[-1]].get("id") if before else None
@@ -191,7 +189,7 @@ def repair(nb, release):
     out.cells = cells
     _unique_ids(out)
 
-    gid = lambda r: _meta(R[r]).get("grade_id", f"cell {r}")  # noqa: E731
+    gid = lambda r: nbmeta.meta(R[r]).get("grade_id", f"cell {r}")  # noqa: E731
     if restored:
         hows = ", ".join(sorted({_HOW[found[r][1]] for r in restored}))
         notes.append(f"restored nbgrader metadata on {len(restored)} cell(s) (matched by {hows})")

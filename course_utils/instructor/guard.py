@@ -34,6 +34,8 @@ import secrets
 import sys
 import types
 
+from . import nbmeta
+
 MIME = "application/vnd.course-grader+json"  # invisible in Jupyter and in HTML exports
 
 WATCHED_MODULES = (
@@ -149,7 +151,7 @@ class Guard:
         changed = self._check(fix=True)
         changed += [name for name, value in self._names.items() if not _same(ns.get(name), value)]
         if changed:
-            from .checks import CheckError
+            from ..checks import CheckError
             raise CheckError(
                 f"The code under test changed {', '.join(changed[:5])} while the tests ran, "
                 "so this cell's results cannot be trusted and it counts as failed. "
@@ -221,8 +223,8 @@ def new_name():
 
 
 def arm_source(name):
-    return ("# Added by the grader (course_utils.guard): snapshot the test helpers.\n"
-            f"__import__('course_utils.guard').guard.arm({name!r})")
+    return ("# Added by the grader (course_utils.instructor.guard): snapshot the test helpers.\n"
+            f"__import__('course_utils.instructor.guard').instructor.guard.arm({name!r})")
 
 
 def _bound_names(source):
@@ -248,9 +250,9 @@ def harden(nb, name, hidden_marker):
     ``hidden_marker`` is nbgrader's hidden-tests delimiter; a ``hidden()`` call goes after it.
     """
     for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type != "code" or meta.get("solution") or not (meta.get("locked") or meta.get("grade")):
+        if not nbmeta.is_locked_code(cell):
             continue
+        meta = nbmeta.meta(cell)
         lines = [f"{name}.restore(globals())  # added by the grader"]
         for line in cell.source.splitlines():
             lines.append(line)
@@ -279,9 +281,8 @@ def verify(nb, name):
             break
     result = {}
     for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
-            gid = meta["grade_id"]
+        if nbmeta.is_test(cell):
+            gid = nbmeta.grade_id(cell)
             result[gid] = key is not None and any(
                 o.get("grade_id") == gid and hmac.compare_digest(str(o.get("token")), _mac(key, gid))
                 for o in _guard_outputs(cell))
@@ -306,7 +307,7 @@ def enforcer(name):
         def preprocess(self, nb, resources):
             trusted = verify(nb, name)
             for cell in nb.cells:
-                gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+                gid = nbmeta.grade_id(cell)
                 if gid not in trusted:
                     continue
                 cell.outputs = [o for o in cell.outputs if o.output_type != "execute_result"]
