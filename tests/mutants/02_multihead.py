@@ -141,6 +141,10 @@ MUTANTS = {
                    "-torch.arange(0, dim // 2, dtype=torch.float64) / dim")],
         "caught_by": ["test_sinusoidal"],
     },
+    "sinusoidal_returns_float64": {  # computed in float64 and never converted: later layers fail on the dtype
+        "patch": [("sinusoidal", "    return pe.float()\n", "    return pe\n")],
+        "caught_by": ["test_sinusoidal"],
+    },
     "learned_pe_not_sliced": {
         "patch": [("learned_pe", "x + self.pos[:T]", "x + self.pos")],
         "caught_by": ["test_learned_pe"],
