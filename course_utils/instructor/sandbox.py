@@ -229,6 +229,21 @@ def _processes_under(pid):
     return found
 
 
+def _proportional_memory(procs):
+    """Anonymous memory of ``procs``, each page shared by n processes counted 1/n times.
+
+    Slower to read than the resident size, which counts pages that a fork shares once per process."""
+    total = 0
+    for pid in procs:
+        try:
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        found = re.search(r"^Pss_Anon:\s+(\d+) kB", rollup, re.M) or re.search(r"^Pss:\s+(\d+) kB", rollup, re.M)
+        total += int(found.group(1)) * 1024 if found else 0
+    return total
+
+
 def _kernel_manager_class():
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import Float, Int, Unicode
@@ -287,7 +302,7 @@ def _kernel_manager_class():
                 if tasks >= self.limits.processes:
                     self._stop(pid, f"it started {tasks} processes and threads, the sandbox's limit "
                                     f"(a fork bomb?)")
-                elif memory > self.limits.memory:
+                elif memory > self.limits.memory and _proportional_memory(inside) > self.limits.memory:
                     self._stop(pid, f"it used more than {human(self.limits.memory)} of memory")
 
         def _stop(self, pid, reason):
