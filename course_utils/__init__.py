@@ -8,6 +8,8 @@ One concern per module:
 - ``widgets``: interactive explorers that fall back to static plots;
 - ``data``, ``blocks``, ``training``, ``embeddings``: data sets, a reference Transformer block,
   training loops and pretrained vectors for notebooks 03-05.
+- ``handin``: the hand-in check, ``checks.ready_to_submit()`` in a notebook or
+  ``python -m course_utils.check NOTEBOOK`` in a terminal.
 
 The instructor tools (releases, grading) live in ``course_utils.instructor``; ``release.py`` and
 ``grade.py`` here only keep ``python -m course_utils.release`` and ``python -m course_utils.grade``.
