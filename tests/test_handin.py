@@ -236,3 +236,10 @@ def test_ready_to_submit_inside_a_running_notebook(tmp_path):
     out = "".join(o.get("text", "") for o in nb.cells[1].outputs)
     assert "Checking tiny.ipynb as last saved" in out and "Hand-in check of tiny.ipynb" in out
     assert "[ok] Every visible test passes (0 test cells)" in out  # the copy ran, its own check skipped
+
+
+def test_imports_without_nbgrader():  # Colab has no nbgrader
+    code = ("import sys; sys.modules['nbgrader'] = None\n"
+            "import course_utils.handin, course_utils.check\n"
+            "assert not any(m.startswith('course_utils.instructor') for m in sys.modules)\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
