@@ -9,6 +9,7 @@ import contextlib
 import csv
 import io
 import os
+import re
 import secrets
 import socket
 import threading
@@ -65,6 +66,9 @@ for action in (
     lambda: socket.create_connection(("127.0.0.1", {port}), timeout=2).sendall(b"stolen"),
     lambda: pathlib.Path({str(Path.home())!r}, "course-canary-{TOKEN}").write_text("written"),
     lambda: pathlib.Path({str(ROOT)!r}, "course-canary-{TOKEN}").write_text("written"),
+    lambda: pathlib.Path({str(CANARIES[2])!r}).write_text("written"),   # inside course_utils
+    lambda: pathlib.Path({str(CANARIES[3])!r}).write_text("written"),   # inside site-packages
+    lambda: print("uid", os.getuid(), os.geteuid()),
     lambda: print(pathlib.Path({str(Path.home())!r}, ".course-secret-{TOKEN}").read_text()),
     lambda: subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", "orphan-{TOKEN}"],
                              start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
@@ -113,7 +117,8 @@ def secret_file():
         canary.unlink(missing_ok=True)
 
 
-CANARIES = (Path.home() / f"course-canary-{TOKEN}", ROOT / f"course-canary-{TOKEN}")
+CANARIES = (Path.home() / f"course-canary-{TOKEN}", ROOT / f"course-canary-{TOKEN}",
+            ROOT / "course_utils" / f"canary_{TOKEN}.py", Path(pytest.__file__).parent.parent / f"canary_{TOKEN}.py")
 
 
 def _escaped():
@@ -215,8 +220,17 @@ def test_nothing_written_and_no_secret_read(sandboxed, unsandboxed):
     assert escaped["canaries"] == []
     assert f"secret {TOKEN}" not in _all_output(out)
     (_, plain_out, _, _, _), _, control = unsandboxed
-    assert len(control["canaries"]) == 2, "without the sandbox the canaries must be written (the attack works)"
+    assert len(control["canaries"]) == len(CANARIES), "without the sandbox the canaries must be written"
     assert f"secret {TOKEN}" in _all_output(plain_out), "without the sandbox the secret must be readable"
+
+
+def test_the_kernel_is_not_root(sandboxed):
+    (_, out, _, _, _), _ = sandboxed
+    nb = nbformat.read(out / "autograded" / "side_effects.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    uid, euid = map(int, re.search(r"uid (\d+) (\d+)", printed).groups())
+    assert uid == euid
+    assert uid != 0 if os.geteuid() == 0 else uid == os.getuid()
 
 
 def test_no_process_outlives_its_notebook(sandboxed, unsandboxed):

@@ -24,7 +24,9 @@ For plain nbgrader, ``nbgrader_config.py`` calls ``use_sandbox(c)``; ``grade`` d
 through ``autograde_config``.
 """
 
+import asyncio
 import dataclasses
+import itertools
 import os
 import re
 import shutil
@@ -33,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 STOPPED = "course sandbox stopped the kernel:"
@@ -95,14 +98,25 @@ def _visible():
     return kept
 
 
-def _dirs(dest, made):
+def _dirs(dest, made, mode="0755"):
     """``--dir`` for the parents of ``dest`` that the sandbox's empty root does not have yet."""
     args = []
     for parent in reversed(Path(dest).parents):
         if str(parent) != "/" and parent not in made:
             made.add(parent)
-            args += ["--perms", "0755", "--dir", str(parent)]
+            args += ["--perms", mode, "--dir", str(parent)]
     return args
+
+
+def font_caches():
+    """matplotlib's font list of this environment (found as matplotlib would, without importing it).
+
+    Shown read-only to the kernel: otherwise each kernel's fresh home rebuilds it (about a second)."""
+    if os.environ.get("MPLCONFIGDIR"):
+        folder = Path(os.environ["MPLCONFIGDIR"])
+    else:
+        folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "matplotlib"
+    return sorted(folder.glob("fontlist-v*.json")) if folder.is_dir() else []
 
 
 def bwrap_command(argv, limits, ipc_dir, etc_dir, uid=None):
@@ -134,6 +148,9 @@ def bwrap_command(argv, limits, ipc_dir, etc_dir, uid=None):
                                 "--size", size, "--perms", "1777", "--tmpfs", "/tmp",
                                 "--size", size, "--perms", "1777", "--tmpfs", "/dev/shm"]
     made |= {Path("/tmp"), Path(HOME)}
+    for cache in font_caches():
+        cmd += _dirs(f"{HOME}/.cache/matplotlib/{cache.name}", made, mode="1777") + [
+            "--ro-bind", str(cache), f"{HOME}/.cache/matplotlib/{cache.name}"]
     cmd += _dirs(ipc_dir, made) + ["--bind", str(ipc_dir), str(ipc_dir)]
     cmd += ["--chdir", HOME, "--clearenv"]
     env = {"HOME": HOME, "USER": "student", "LOGNAME": "student", "LANG": "C.UTF-8", "TMPDIR": "/tmp",
@@ -154,11 +171,17 @@ def bwrap_command(argv, limits, ipc_dir, etc_dir, uid=None):
     return cmd + list(argv)
 
 
-def sandbox_uid():
-    """A user id for this grader process's kernels when it runs as root; None otherwise.
+_kernels_started = itertools.count()
 
-    One per grading process, so that parallel workers never share a process count."""
-    return 200_000 + os.getpid() if os.geteuid() == 0 else None
+
+def sandbox_uid():
+    """A user id of its own for the next kernel when the grader runs as root; None otherwise.
+
+    RLIMIT_NPROC counts per user id: one id per kernel, so that neither a parallel worker's
+    kernel nor the dying processes of the previous one count against a kernel's limit."""
+    if os.geteuid() != 0:
+        return None  # bwrap gives each kernel a user namespace of its own, which counts apart
+    return 1_000_000 + (os.getpid() << 8) + next(_kernels_started) % 256
 
 
 def _private_dirs(uid):
@@ -297,13 +320,23 @@ def _kernel_manager_class():
                 if not procs:
                     return
                 inside = {p: v for p, v in procs.items() if p != pid}  # the outer bwrap is not the kernel's
+                self._last_seen = set(inside)
                 tasks = sum(t for t, _, _ in inside.values())
                 memory = sum(m for _, m, _ in inside.values())
-                if tasks >= self.limits.processes:
-                    self._stop(pid, f"it started {tasks} processes and threads, the sandbox's limit "
-                                    f"(a fork bomb?)")
+                # A fork bomb's processes die and are replaced all the time: half the limit in
+                # processes (no notebook of the course starts more than a few) is one already.
+                if tasks >= self.limits.processes or len(inside) > self.limits.processes // 2:
+                    self._stop(pid, f"it started {len(inside)} processes ({tasks} with their threads; "
+                                    f"the sandbox allows {self.limits.processes} processes and threads: a fork bomb?)")
                 elif memory > self.limits.memory and _proportional_memory(inside) > self.limits.memory:
                     self._stop(pid, f"it used more than {human(self.limits.memory)} of memory")
+
+        async def _gone(self, pids, wait=10.0):
+            """Wait (a bounded time) until the sandbox's last processes have died: a fork bomb's
+            hundreds take a while, and the next kernel should not start beside them."""
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}") for p in pids):
+                await asyncio.sleep(0.05)
 
         def _stop(self, pid, reason):
             self.stopped_because = reason
@@ -332,6 +365,8 @@ def _kernel_manager_class():
         async def _async_cleanup_resources(self, restart=False):
             if self._watchdog is not None:
                 self._stop_watching.set()
+                self._watchdog.join()
+                await self._gone(getattr(self, "_last_seen", set()))
             await super()._async_cleanup_resources(restart=restart)
             if getattr(self, "_output", None):
                 self._output.close()
