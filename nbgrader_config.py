@@ -34,6 +34,14 @@ c.Execute.interrupt_on_timeout = True
 # A student who deletes a grade cell gets it back from the source, and it is graded.
 c.OverwriteCells.add_missing_cells = True
 
+# This course hands out a published student course and grades downloaded notebooks with
+# `python -m course_utils.grade`, not through nbgrader's exchange (release/fetch/submit between the
+# accounts of one server). The Assignment List and Formgrader panels still expect an exchange, and
+# show errors without one: a local, empty one in the course folder keeps them working.
+c.CourseDirectory.course_id = "transformers-course"
+c.Exchange.root = os.path.join(c.CourseDirectory.root, ".exchange")
+os.makedirs(c.Exchange.root, exist_ok=True)
+
 # Every kernel of `nbgrader autograde` runs in its own sandbox (4 GiB, 512 processes, 1 GiB of
 # scratch by default; c.SandboxedKernelManager.memory_limit and friends change them). To grade
 # without it (you trust every submission), delete this line.
