@@ -76,7 +76,7 @@ def test_todo_left_names_the_cell(tmp_path):
         report = handin.check(path, run=False)
     todo = item(report, "TODO")
     assert not todo.ok and not report.ready
-    assert todo.details == ["cell 10 (attention)"]
+    assert todo.details == ["cell 11 (attention)"]
     assert "NotImplementedError" in todo.text
 
 
@@ -89,7 +89,7 @@ def test_written_answer_left_empty_names_the_question(tmp_path):
         report = handin.check(path, run=False)
     answers = item(report, "written")
     assert not answers.ok
-    assert answers.details == ["cell 31, the answer to Question (b2)", "cell 60, the answer to Question (e2)"]
+    assert answers.details == ["cell 32, the answer to Question (b2)", "cell 61, the answer to Question (e2)"]
     assert item(report, "TODO").ok
 
 
@@ -140,7 +140,7 @@ def test_without_a_release_the_metadata_is_checked_for_consistency(tmp_path, mon
     twin.id = "my-copy"
     nb.cells.append(twin)
     details = "\n".join(item(handin.check(write(tmp_path, nb), run=False), "metadata").details)
-    assert "incomplete nbgrader metadata: cell 11 (test_attention)" in details
+    assert "incomplete nbgrader metadata: cell 12 (test_attention)" in details
     assert "more than once (delete the copies): test_softargmax" in details
 
 
@@ -184,7 +184,7 @@ def test_on_colab_the_notebook_comes_from_colab(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "google.colab._message", message)
     checks.ready_to_submit(run=False)
     out = capsys.readouterr().out
-    assert "cell 10 (attention)" in out and "NOT READY" in out
+    assert "cell 11 (attention)" in out and "NOT READY" in out
 
     def broken(*args, **kwargs):
         raise TimeoutError("no answer")
@@ -218,7 +218,7 @@ def test_failing_visible_test_is_named(tmp_path):
         report = handin.check(path, progress=False)
     tests = item(report, "visible")
     assert not tests.ok and not report.ready
-    assert tests.details == [("cell 11 (test_attention): CheckError: `A` is wrong in 15 of 15 entries. "
+    assert tests.details == [("cell 12 (test_attention): CheckError: `A` is wrong in 15 of 15 entries. "
                               "The largest error is 0.211 at index (2, 0): got 0.646304, expected 0.435376.")]
     assert item(report, "TODO").ok and item(report, "written").ok and item(report, "metadata").ok
 
