@@ -13,6 +13,7 @@ One concern per module:
 
 The instructor tools (releases, grading) live in ``course_utils.instructor``; ``release.py`` and
 ``grade.py`` here only keep ``python -m course_utils.release`` and ``python -m course_utils.grade``.
+None of the three is in the published student course.
 
 Nothing here implements a graded exercise.
 """
