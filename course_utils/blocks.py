@@ -14,27 +14,54 @@ import torch.nn.functional as F
 class KVCache:
     """Keys and values of the tokens seen so far, one entry per attention layer.
 
-    Pass the same cache to every forward call while generating: each attention layer appends
-    the keys and values of the new tokens and attends over all of them.
+    Pass the same cache to every forward call while generating: each attention layer writes the keys
+    and values of the new tokens after the cached ones and attends over all of them.
+
+    Each layer's keys and values live in buffers allocated ahead and written in place, so a step copies
+    only its new tokens (``torch.cat`` would copy the whole cache at every step). With ``max_len`` the
+    buffers hold exactly that many positions and a longer sequence raises ``ValueError``; without it
+    they start at 64 positions (or twice the first chunk) and double whenever they fill up. While
+    gradients are being recorded the cache concatenates instead (an in-place write would break the
+    backward pass of the earlier steps).
     """
 
-    def __init__(self):
-        self.layers = {}
+    def __init__(self, max_len=None):
+        self.max_len = max_len
+        self.layers = {}    # layer -> [keys buffer, values buffer, number of positions filled]
 
     def update(self, layer, k, v):
         """Append ``k``, ``v`` (B, h, T_new, hd) for ``layer``; return all keys and values so far."""
-        if layer in self.layers:
-            k_old, v_old = self.layers[layer]
-            k, v = torch.cat([k_old, k], dim=2), torch.cat([v_old, v], dim=2)
-        self.layers[layer] = (k, v)
-        return k, v
+        entry = self.layers.get(layer)
+        n = entry[2] if entry is not None else 0
+        T = k.shape[2]
+        if self.max_len is not None and n + T > self.max_len:
+            raise ValueError(f"KVCache(max_len={self.max_len}) is full: {n} positions cached, {T} more do not fit; "
+                             f"create the cache with a larger max_len (or max_len=None to let it grow)")
+        if entry is not None and entry[0].shape[:2] + entry[0].shape[3:] != k.shape[:2] + k.shape[3:]:
+            raise ValueError(f"KVCache: new keys of shape {tuple(k.shape)} do not match the cached ones "
+                             f"{tuple(entry[0][:, :, :n].shape)} (batch, heads and head size must stay the same)")
+        if torch.is_grad_enabled() and (k.requires_grad or v.requires_grad):
+            if entry is not None:
+                k, v = torch.cat([entry[0][:, :, :n], k], dim=2), torch.cat([entry[1][:, :, :n], v], dim=2)
+            self.layers[layer] = [k, v, n + T]
+            return k, v
+        if entry is None or n + T > entry[0].shape[2]:          # (re)allocate, keeping what is cached
+            capacity = self.max_len if self.max_len is not None else max(64, 2 * (n + T))
+            shape = k.shape[:2] + (capacity,) + k.shape[3:]
+            k_buf, v_buf = k.new_empty(shape), v.new_empty(shape)
+            if entry is not None:
+                k_buf[:, :, :n], v_buf[:, :, :n] = entry[0][:, :, :n], entry[1][:, :, :n]
+            entry = self.layers[layer] = [k_buf, v_buf, n]
+        entry[0][:, :, n:n + T] = k
+        entry[1][:, :, n:n + T] = v
+        entry[2] = n + T
+        return entry[0][:, :, :n + T], entry[1][:, :, :n + T]
 
     def __len__(self):
         """Number of cached positions (0 before the first call)."""
         if not self.layers:
             return 0
-        k, _ = next(iter(self.layers.values()))
-        return k.shape[2]
+        return next(iter(self.layers.values()))[2]
 
 
 def attend(q, k, v, attn_mask=None, need_weights=False, dropout=0.0):
@@ -50,7 +77,14 @@ def attend(q, k, v, attn_mask=None, need_weights=False, dropout=0.0):
 
 
 class SelfAttention(nn.Module):
-    """Multi-head self-attention with a fused QKV projection; ``attn_dim`` is the size of each head."""
+    """Multi-head self-attention with a fused QKV projection; ``attn_dim`` is the size of each head.
+
+    A single query (one new token during generation) whose mask allows every key is computed without the
+    mask, which gives the same result faster; the check reads the mask, so it is done on the CPU only (on a
+    GPU it would wait for the device at every step). ``skip_full_mask = False`` turns it off.
+    """
+
+    skip_full_mask = True
 
     def __init__(self, dim, num_heads, attn_dim=None, dropout=0.0):
         super().__init__()
@@ -68,6 +102,9 @@ class SelfAttention(nn.Module):
         q, k, v = self.qkv(x).view(B, T, 3, self.num_heads, self.attn_dim).permute(2, 0, 3, 1, 4)  # (B, h, T, hd) each
         if cache is not None:
             k, v = cache.update(self, k, v)                                # (B, h, T_total, hd)
+        if (self.skip_full_mask and T == 1 and attn_mask is not None and attn_mask.dtype == torch.bool
+                and attn_mask.device.type == "cpu" and attn_mask.shape[-1] == k.shape[2] and bool(attn_mask.all())):
+            attn_mask = None        # one query that may see every key: the same result, without the mask's cost
         y, A = attend(q, k, v, attn_mask, need_weights, self.dropout if self.training else 0.0)
         y = self.proj(y.transpose(1, 2).reshape(B, T, self.num_heads * self.attn_dim))
         return y, A
@@ -113,3 +150,14 @@ class Block(nn.Module):
         x = x + y
         x = x + self.mlp(self.norm2(x))
         return (x, A) if need_weights else x
+
+
+def use_tanh_gelu(module):
+    """Switch every ``nn.GELU`` inside ``module`` to GELU's tanh approximation (the form GPT-2 uses) and
+    return ``module``. On a CPU it costs about a third of the exact (erf) form, which shows when each step is
+    small, as in generation with a KV cache; call it before training so that the model trains and generates
+    with the same function."""
+    for m in module.modules():
+        if isinstance(m, nn.GELU):
+            m.approximate = "tanh"
+    return module
