@@ -13,14 +13,19 @@
    recipe is also run without GloVe and without the rare-word replacement.
    The learning rate follows the elapsed fraction of the budget, so every schedule ends on time.
 2. KV-cache speed-up: 256 new tokens after a 32-token prompt, greedy, with and without the cache, on one
-   thread and on --threads.
+   thread and on --threads, --kv-repeats times each, cached and uncached runs interleaved; the speed-up is the
+   ratio of the fastest runs (and of the medians), and every cached output must equal the uncached one. With
+   --kv-ablations, each change to course_utils.blocks is also measured on its own, cumulatively, from the
+   cache before issue 16 (torch.cat at every step, the mask always applied, exact GELU).
 3. Training throughput (tokens/s) of the notebook's model against the same model built from torch's own
    nn.TransformerEncoderLayer, as a ratio measured in the same run.
 """
 
 import argparse
 import math
+import os
 import random
+import statistics
 import time
 
 import torch
@@ -28,7 +33,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import notebook_code
-from course_utils import data, embeddings, training
+from course_utils import blocks, data, embeddings, training
 
 SHAPE = dict(dim=128, attn_dim=32, mlp_dim=512, num_heads=4, num_layers=4)
 EPOCHS, UNK_ALPHA = 10, 1.0     # the notebook's CPU recipe
@@ -149,12 +154,87 @@ def throughput(ns, model, batch, seconds=20):
     return n / (time.perf_counter() - start)
 
 
+class ConcatKVCache:
+    """The KV cache before issue 16, for the ablation: torch.cat of all keys and values at every step."""
+
+    def __init__(self):
+        self.layers = {}
+
+    def update(self, layer, k, v):
+        if layer in self.layers:
+            k_old, v_old = self.layers[layer]
+            k, v = torch.cat([k_old, k], dim=2), torch.cat([v_old, v], dim=2)
+        self.layers[layer] = (k, v)
+        return k, v
+
+    def __len__(self):
+        return next(iter(self.layers.values()))[0].shape[2] if self.layers else 0
+
+
+# cumulative changes to the KV-cache path: (label, cache class, skip the full mask of one new token, GELU form)
+KV_CHANGES = [("before: torch.cat cache, mask, exact GELU", ConcatKVCache, False, "none"),
+              ("+ preallocated cache written in place", blocks.KVCache, False, "none"),
+              ("+ no mask for one new token", blocks.KVCache, True, "none"),
+              ("+ tanh GELU (the notebook)", blocks.KVCache, True, "tanh")]
+
+
+def cpu_model():
+    try:
+        return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return "unknown CPU"
+
+
+def kv_cache_speedup(ns, model, threads, repeats, changes):
+    """Time generate() with and without the cache for each configuration, interleaved, and print the ratios.
+    The uncached runs use the same GELU as the cached runs they are compared with (the same model)."""
+    torch.set_num_threads(threads)
+    gelus = [m for m in model.modules() if isinstance(m, nn.GELU)]
+    form = gelus[0].approximate
+    prompt, wall, cpu, outputs = list(range(32)), {}, {}, {}
+
+    def run(key, cache_class, skip, gelu, use_cache):
+        ns["KVCache"], blocks.SelfAttention.skip_full_mask = cache_class, skip
+        for m in gelus:
+            m.approximate = gelu
+        start, start_cpu = time.perf_counter(), time.process_time()
+        out = ns["generate"](model, prompt, 256, use_cache=use_cache)
+        wall.setdefault(key, []).append(time.perf_counter() - start)
+        cpu.setdefault(key, []).append(time.process_time() - start_cpu)
+        assert outputs.setdefault(gelu, out) == out, f"{key}: the output differs from the uncached one"
+
+    load = os.getloadavg()[0]
+    try:
+        for _ in range(repeats):
+            for gelu in dict.fromkeys(c[3] for c in changes):
+                run(("uncached", gelu), blocks.KVCache, True, gelu, False)
+            for label, cache_class, skip, gelu in changes:
+                run(label, cache_class, skip, gelu, True)
+    finally:
+        ns["KVCache"], blocks.SelfAttention.skip_full_mask = blocks.KVCache, True
+        for m in gelus:
+            m.approximate = form
+    print(f"\nKV cache, 256 new tokens after 32, {threads} thread(s), {repeats} runs each, {cpu_model()}, "
+          f"load average {load:.1f} before and {os.getloadavg()[0]:.1f} after")
+    print("| configuration | without cache (fastest / median s) | with cache (fastest / median s) "
+          "| speed-up, fastest | speed-up, median | speed-up, CPU time |")
+    print("|---|---|---|---|---|---|")
+    for label, _, _, gelu in changes:
+        u, c = wall[("uncached", gelu)], wall[label]
+        print(f"| {label} | {min(u):.2f} / {statistics.median(u):.2f} | {min(c):.3f} / {statistics.median(c):.3f} "
+              f"| **{min(u) / min(c):.1f}x** | {statistics.median(u) / statistics.median(c):.1f}x "
+              f"| {min(cpu[('uncached', gelu)]) / min(cpu[label]):.1f}x |")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-training", action="store_true")
     parser.add_argument("--ablations", action="store_true", help="also train the recipe without each of its two data tricks")
+    parser.add_argument("--kv-repeats", type=int, default=5, help="runs of each KV-cache configuration")
+    parser.add_argument("--kv-ablations", action="store_true", help="measure each change to the KV-cache path on its own")
+    parser.add_argument("--kv-only", action="store_true", help="only the KV-cache measurement (no training, no throughput)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     random.seed(0)
@@ -181,7 +261,7 @@ def main():
                  ("recipe without rare words -> <unk>",
                   lambda: ns["DialogueGPT"](tok.vocab_size, 64, **SHAPE, dropout=0.2, pretrained=vectors), recipe)]
     rows = []
-    if not args.skip_training:
+    if not (args.skip_training or args.kv_only):
         for name, make, recipe in runs:
             torch.manual_seed(0)
             model = make()
@@ -199,22 +279,13 @@ def main():
         print(f"\nperplexity ratio notebook / baseline: {rows[1][5] / rows[0][5]:.3f}")
 
     # KV cache: 256 new tokens after a 32-token prompt, one sequence; with one thread and with --threads
-    # (a single sequence's decoding step is tiny: a second thread speeds up the uncached steps more)
     torch.manual_seed(0)
     model = ns["DialogueGPT"](tok.vocab_size, 32 + 256, **SHAPE).eval()
-    prompt = list(range(32))
     for threads in sorted({1, args.threads}):
-        torch.set_num_threads(threads)
-        times = {}
-        for use_cache in (False, True, False, True):
-            start = time.perf_counter()
-            out = ns["generate"](model, prompt, 256, use_cache=use_cache)
-            elapsed = time.perf_counter() - start
-            times[use_cache] = min(times.get(use_cache, float("inf")), elapsed)
-        assert ns["generate"](model, prompt, 256, use_cache=True) == out
-        print(f"\nKV cache, 256 new tokens after 32, {threads} thread(s): {times[False]:.2f} s without, "
-              f"{times[True]:.2f} s with: {times[False] / times[True]:.1f}x faster")
+        kv_cache_speedup(ns, model, threads, args.kv_repeats, KV_CHANGES if args.kv_ablations else KV_CHANGES[-1:])
     torch.set_num_threads(args.threads)
+    if args.kv_only:
+        return
 
     # training throughput against torch's own layers
     batch = ns["collate"]([train_data[i] for i in range(64)], tok.pad_id)
