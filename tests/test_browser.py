@@ -1,0 +1,262 @@
+"""What a student and an instructor see, in JupyterLab in a real browser (headless Chromium).
+
+JupyterLab runs on the repository; each notebook, with its solutions filled in, is run through
+the UI (Run → Run All Cells) in fast mode. Then the test looks at the page as a person would: no
+cell shows an error or a red stderr box, each interactive explorer appears exactly once as a live
+widget, moving its slider changes its figure, progress bars render as bars. Formgrader and the
+Nbgrader menu's panels show no error. Screenshots go to the test's temporary folder.
+
+Run it alone with ``python -m pytest -m browser``. It needs Debian's ``chromium`` (``.ci/run``
+installs it) and Playwright for Python, driven with ``executable_path``: ``playwright install``
+downloads a browser, which is neither needed nor possible here.
+"""
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import nbformat
+import pytest
+
+from conftest import ASSIGNMENTS, ROOT
+from submissions import cell, student
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+RUN_TIMEOUT_MS = 600_000
+NOTEBOOK = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook"  # the notebook on screen
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _settings(folder):
+    """JupyterLab settings for a test: render every cell (not only those in view), no news pop-up."""
+    for plugin, values in {"notebook-extension/tracker": {"windowingMode": "none"},
+                           "apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False}}.items():
+        path = folder / "@jupyterlab" / f"{plugin}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+
+
+class Lab:
+    """A JupyterLab server on the repository and a Chromium page on it."""
+
+    def __init__(self, work, playwright):
+        self.work, self.port, self.token = work, _free_port(), secrets.token_hex(8)
+        _settings(work / "settings")
+        env = dict(os.environ, COURSE_FAST="1", COURSE_OFFLINE="1")
+        env.pop("MPLBACKEND", None)  # the notebooks' figures are inline, as for a student
+        self.log = open(work / "server.log", "w")
+        self.server = subprocess.Popen(
+            [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
+             f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={ROOT}", "--allow-root",
+             f"--LabApp.user_settings_dir={work / 'settings'}", f"--LabApp.workspaces_dir={work / 'workspaces'}"],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.server.poll() is not None:
+                    raise RuntimeError(f"JupyterLab did not start: {(work / 'server.log').read_text()[-2000:]}")
+                time.sleep(0.3)
+        self.browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+
+    def url(self, path, fresh=False):
+        """``fresh``: in a workspace of its own, so that no tab of an earlier page comes back."""
+        if fresh:
+            path = f"lab/workspaces/w{secrets.token_hex(4)}/{path.removeprefix('lab').lstrip('/')}".rstrip("/")
+        return f"http://127.0.0.1:{self.port}/{path}?{'reset&' if fresh else ''}token={self.token}"
+
+    def page(self):
+        page = self.browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.console_errors, page.shots = [], getattr(self, "shots", self.work)
+
+        def console(message):
+            # Offline, JupyterLab's look-ups of outside hosts fail; a person sees nothing of that.
+            if message.type == "error" and "ERR_NAME_NOT_RESOLVED" not in message.text:
+                page.console_errors.append(message.text)
+
+        page.on("console", console)
+        return page
+
+    def close(self):
+        self.browser.close()
+        self.server.terminate()
+        self.server.wait(timeout=30)
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    from playwright.sync_api import sync_playwright
+
+    if not os.path.exists(CHROMIUM):
+        pytest.fail("Debian's chromium is not installed (apt-get install chromium; .ci/run does it)")
+    # The notebooks live under the server's root; build/ is ignored by git.
+    work = ROOT / "build" / f"browser-test-{secrets.token_hex(4)}"
+    work.mkdir(parents=True)
+    with sync_playwright() as playwright:
+        lab = Lab(work, playwright)
+        lab.shots = tmp_path_factory.mktemp("screenshots")
+        print(f"\nbrowser test screenshots: {lab.shots}")
+        yield lab
+        lab.close()
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def _shoot(locator, path):
+    """A screenshot for a person to look at later; never a reason to fail."""
+    try:
+        locator.scroll_into_view_if_needed(timeout=5000)
+        locator.screenshot(path=str(path), timeout=5000)
+    except Exception:  # noqa: BLE001 (an image that is not on screen)
+        pass
+
+
+def run_in_browser(lab, nb, name):
+    """Open ``nb`` in JupyterLab, run all its cells through the menu, and say what a person sees."""
+    nbformat.write(nb, lab.work / f"{name}.ipynb")
+    page = lab.page()
+    page.goto(lab.url(f"lab/tree/{lab.work.relative_to(ROOT)}/{name}.ipynb", fresh=True))
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.locator(".lm-Menu-itemLabel").filter(has_text="Run All Cells").first.click()
+    # Done when no cell waits or runs ([*]) and the kernel is idle, twice in a row; a cell that
+    # fails stops Run All, so some prompts may stay empty (the errors say why).
+    page.wait_for_function("""() => {
+        const NOTEBOOK = '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook';
+        const prompts = [...document.querySelectorAll(NOTEBOOK + ' .jp-CodeCell .jp-InputPrompt')].map(e => e.textContent);
+        const idle = document.querySelector(".jp-Notebook-ExecutionIndicator[data-status='idle']") !== null;
+        const done = idle && prompts.some(p => /\\[\\d+\\]/.test(p)) && !prompts.some(p => p.includes('*'));
+        window.__doneTwice = done && window.__doneOnce;
+        window.__doneOnce = done;
+        return window.__doneTwice;
+    }""", timeout=RUN_TIMEOUT_MS, polling=1000)
+    page.wait_for_timeout(1000)  # the last outputs and widget views
+    cells = page.locator(f"{NOTEBOOK} .jp-Cell")
+    assert cells.count() == len(nb.cells), f"{cells.count()} cells on the page, {len(nb.cells)} in the notebook"
+    prompts = page.locator(f"{NOTEBOOK} .jp-CodeCell .jp-InputPrompt").all_inner_texts()
+    seen = {"errors": [], "explorers": [], "progress": 0, "console": page.console_errors, "page": page,
+            "not_run": sum(not any(ch.isdigit() for ch in p) for p in prompts)}
+    for i, source in enumerate(c.source for c in nb.cells):
+        if nb.cells[i].cell_type != "code":
+            continue
+        outputs = cells.nth(i).locator(".jp-OutputArea-output")
+        for j in range(outputs.count()):
+            out = outputs.nth(j)
+            if out.get_attribute("data-mime-type") == "application/vnd.jupyter.stderr":
+                text = out.inner_text().strip()
+                seen["errors"].append(f"cell {i}: {text if len(text) < 400 else text[:100] + ' ... ' + text[-300:]}")
+            if "Error displaying widget" in out.inner_text():
+                seen["errors"].append(f"cell {i}: Error displaying widget")
+        if "_explorer(" in source:
+            area = cells.nth(i).locator(".jp-Cell-outputArea")
+            seen["explorers"].append({"cell": i, "live": area.locator(".widget-vbox").count(),
+                                      "as_text": area.get_by_text("VBox(").count()})
+            _shoot(area, lab.shots / f"{name}-cell{i}-explorer.png")
+        seen["progress"] += cells.nth(i).locator(".jp-OutputArea .widget-hprogress, .jp-OutputArea .widget-progress").count()
+        images = cells.nth(i).locator(".jp-OutputArea img")
+        for k in range(min(images.count(), 3)):
+            _shoot(images.nth(k), lab.shots / f"{name}-cell{i}-{k}.png")
+    return seen
+
+
+def problems(seen):
+    """What a person would call broken on the page, in words."""
+    found = list(seen["errors"])
+    if seen["not_run"]:
+        found.append(f"{seen['not_run']} code cell(s) never ran: Run All stopped at an error")
+    for e in seen["explorers"]:
+        if e["live"] != 1 or e["as_text"]:
+            found.append(f"cell {e['cell']}: the explorer appears {e['live']} time(s) as a widget"
+                         + (f" and {e['as_text']} time(s) as text" if e["as_text"] else ""))
+    return found
+
+
+def interacting_changes_output(page, explorer_cell):
+    """Use the explorer as a person would: move its first slider with the keyboard (and, when it
+    draws no figure, press its button). True if what it shows changes."""
+    area = page.locator(f"{NOTEBOOK} .jp-Cell").nth(explorer_cell).locator(".jp-Cell-outputArea")
+    figure = area.locator("img").count() > 0
+
+    def shown():
+        if figure:
+            return area.locator("img").first.get_attribute("src") if area.locator("img").count() else None
+        return area.locator(".widget-output").first.inner_text()
+
+    before = shown()
+    area.locator(".noUi-handle").first.focus()
+    for _ in range(10):
+        page.keyboard.press("ArrowRight")
+    if not figure:
+        area.locator("button").first.click()
+    for _ in range(120):
+        page.wait_for_timeout(250)
+        after = shown()
+        if after and after != before:
+            _shoot(area, page.shots / f"explorer-cell{explorer_cell}-used.png")
+            return True
+    return False
+
+
+USES_TQDM = {aid for aid in ASSIGNMENTS if "training." in (ROOT / "solutions" / aid / f"{aid}.ipynb").read_text()}
+
+
+@pytest.mark.parametrize("aid", ASSIGNMENTS)
+def test_each_notebook_looks_right_in_jupyterlab(lab, aid):
+    seen = run_in_browser(lab, student(aid), aid)
+    assert not problems(seen), f"{aid}: " + "\n".join(problems(seen))
+    if aid in USES_TQDM:
+        assert seen["progress"] > 0, f"{aid}: no progress bar rendered as a widget"
+    for explorer in seen["explorers"]:
+        assert interacting_changes_output(seen["page"], explorer["cell"]), \
+            f"{aid}: using the explorer in cell {explorer['cell']} changes nothing on the page"
+    assert not seen["console"], f"{aid}: browser console errors: {seen['console'][:5]}"
+    seen["page"].close()
+
+
+def test_a_widget_drawn_twice_and_a_failing_cell_are_caught(lab):
+    """A scratch copy of notebook 01 whose explorer cell is as the source had it (the call displays
+    the widget and returns it, so Jupyter shows it twice), and whose last code cell fails."""
+    nb = student("01_attention")
+    explorer = next(c for c in nb.cells if "temperature_explorer(" in c.source)
+    explorer.source = explorer.source.replace("explorer = widgets.temperature_explorer", "widgets.temperature_explorer")
+    last = [c for c in nb.cells if c.cell_type == "code"][-1]
+    last.source += "\nraise ValueError('a student mistake')"
+    seen = run_in_browser(lab, nb, "scratch-broken")
+    found = problems(seen)
+    assert any("appears 2 time(s)" in p for p in found), found
+    assert any("ValueError: a student mistake" in p for p in found), found
+    seen["page"].close()
+
+
+def test_nbgrader_panels_show_no_error(lab):
+    page = lab.page()
+    page.goto(lab.url("lab", fresh=True))
+    page.wait_for_selector(".lm-MenuBar-itemLabel", timeout=120_000)
+    for item in ("Formgrader", "Assignment List", "Course List"):
+        page.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader").first.click()
+        page.locator(".lm-Menu-itemLabel").filter(has_text=item).first.click()
+        page.wait_for_timeout(4000)
+        texts = [page.locator(".jp-MainAreaWidget:visible").first.inner_text()]
+        texts += [frame.locator("body").inner_text() for frame in page.frames[1:]]
+        page.screenshot(path=str(lab.shots / f"nbgrader-{item.replace(' ', '_')}.png"))
+        shown = "\n".join(texts)
+        for bad in ("does not exist", "could not be created", "Error fetching", "rror loading", "Traceback"):
+            assert bad not in shown, f"{item} shows {bad!r}:\n{shown[:1500]}"
+        if item == "Formgrader":
+            assert "01_attention" in shown, "Formgrader does not list the course's assignments"
+    assert not page.console_errors, page.console_errors
+    page.close()
