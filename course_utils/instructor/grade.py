@@ -37,8 +37,8 @@ from pathlib import Path, PurePosixPath
 
 import nbformat
 
-from . import autograde_config, feedback, guard, nbmeta, report, sandbox
-from .release import NOTEBOOKS, ROOT, SOLUTIONS, assignments, nbgrader_env
+from . import autograde_config, feedback, guard, nbmeta, report, sandbox, settings
+from .release import NOTEBOOKS, ROOT, SOLUTIONS, assignments, nbgrader_env, prepare
 from .repair import RepairError, repair
 
 STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]*")
@@ -145,10 +145,12 @@ def _hidden_marker():
 
 
 def _prepare_source(assignment, dest, name):
-    """The grader's copy of ``solutions/<assignment>/``, with the guard calls added."""
+    """The grader's copy of ``solutions/<assignment>/``: as the release was made from it (badge, setup
+    cell from course.toml), so that its locked cells match the students', with the guard calls added."""
     shutil.copytree(SOLUTIONS / assignment, dest / assignment)
     path = dest / assignment / f"{assignment}.ipynb"
-    nbformat.write(guard.harden(read_notebook(path), name, _hidden_marker()), path)
+    nb = prepare(read_notebook(path), assignment, settings.load())
+    nbformat.write(guard.harden(nb, name, _hidden_marker()), path)
     return dest
 
 
