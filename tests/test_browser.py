@@ -49,17 +49,17 @@ def _settings(folder):
 class Lab:
     """A JupyterLab server on the repository and a Chromium page on it."""
 
-    def __init__(self, work, playwright):
-        self.work, self.port, self.token = work, _free_port(), secrets.token_hex(8)
+    def __init__(self, work, playwright, root=ROOT, env=None, python=sys.executable):
+        self.work, self.root, self.port, self.token = work, root, _free_port(), secrets.token_hex(8)
         _settings(work / "settings")
-        env = dict(os.environ, COURSE_FAST="1", COURSE_OFFLINE="1")
+        env = dict(os.environ, COURSE_FAST="1", COURSE_OFFLINE="1", **(env or {}))
         env.pop("MPLBACKEND", None)  # the notebooks' figures are inline, as for a student
         self.log = open(work / "server.log", "w")
         self.server = subprocess.Popen(
-            [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
-             f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={ROOT}", "--allow-root",
+            [str(python), "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
+             f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={root}", "--allow-root",
              f"--LabApp.user_settings_dir={work / 'settings'}", f"--LabApp.workspaces_dir={work / 'workspaces'}"],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+            cwd=root, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 120
         while True:
             try:
@@ -129,7 +129,7 @@ def run_in_browser(lab, nb, name):
     """Open ``nb`` in JupyterLab, run all its cells through the menu, and say what a person sees."""
     nbformat.write(nb, lab.work / f"{name}.ipynb")
     page = lab.page()
-    page.goto(lab.url(f"lab/tree/{lab.work.relative_to(ROOT)}/{name}.ipynb", fresh=True))
+    page.goto(lab.url(f"lab/tree/{lab.work.relative_to(lab.root)}/{name}.ipynb", fresh=True))
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
     page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
     page.locator(".lm-Menu-itemLabel").filter(has_text="Run All Cells").first.click()
@@ -260,3 +260,4 @@ def test_nbgrader_panels_show_no_error(lab):
             assert "01_attention" in shown, "Formgrader does not list the course's assignments"
     assert not page.console_errors, page.console_errors
     page.close()
+
