@@ -23,7 +23,7 @@ import nbformat
 import pytest
 
 from conftest import ASSIGNMENTS, ROOT
-from submissions import cell, student
+from submissions import student
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
