@@ -12,6 +12,7 @@ downloads a browser, which is neither needed nor possible here.
 """
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -131,8 +132,12 @@ def run_in_browser(lab, nb, name):
     page = lab.page()
     page.goto(lab.url(f"lab/tree/{lab.work.relative_to(lab.root)}/{name}.ipynb", fresh=True))
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator(".lm-Menu-itemLabel").filter(has_text="Run All Cells").first.click()
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).first.click()
+    # exactly "Run All Cells", not "Restart Kernel and Run All Cells…", which asks first
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).first.click()
+    page.wait_for_function("""() => [...document.querySelectorAll(
+        '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt')].some(e => /\\[(\\*|\\d+)\\]/.test(e.textContent))""",
+        timeout=120_000)  # the run has started
     # Done when no cell waits or runs ([*]) and the kernel is idle, twice in a row; a cell that
     # fails stops Run All, so some prompts may stay empty (the errors say why).
     page.wait_for_function("""() => {
