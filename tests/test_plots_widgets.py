@@ -102,3 +102,61 @@ def test_generation_explorer_button_regenerates(monkeypatch):
     t_slider.value, p_slider.value = 1.5, 0.5
     button.click()
     assert calls[-1] == ("B:", 1.5, 0.5)
+
+
+def test_patch_grid_draws_each_token_in_order_and_rejects_wrong_shapes():
+    image = torch.rand(3, 8, 8)
+    patches = image.reshape(3, 2, 4, 2, 4).permute(1, 3, 0, 2, 4).reshape(1, 4, 48)   # 2x2 grid of 4x4 patches
+    fig = plots.patch_grid(patches, 4, image=image)
+    tiles = [ax for ax in fig.axes if ax.get_title().isdigit()]
+    assert [ax.get_title() for ax in tiles] == ["0", "1", "2", "3"]
+    top_right = tiles[1].images[0].get_array()                      # token 1 = the top-right patch, as pixels
+    lo, hi = patches.min(), patches.max()
+    assert torch.allclose(torch.tensor(top_right.data), ((image[:, :4, 4:] - lo) / (hi - lo)).permute(1, 2, 0), atol=1e-6)
+    with pytest.raises(ValueError, match="C\\*p\\*p"):
+        plots.patch_grid(torch.zeros(4, 50), 4)
+    with pytest.raises(ValueError, match="not a square"):
+        plots.patch_grid(torch.zeros(6, 48), 4)
+    with pytest.raises(ValueError, match="one image"):
+        plots.patch_grid(torch.zeros(2, 4, 48), 4)
+
+
+def test_position_similarity_mosaic():
+    pos = torch.randn(1, 1 + 9, 5)
+    ax = plots.position_similarity(pos, title="S")
+    mosaic = ax.images[0].get_array()
+    assert mosaic.shape == (3 * 3 + 2, 3 * 3 + 2) and ax.get_title() == "S"
+    unit = torch.nn.functional.normalize(pos[0, 1:], dim=-1)
+    assert abs(float(mosaic[0, 0]) - 1.0) < 1e-5                                      # position (0, 0) with itself
+    assert abs(float(mosaic[4, 0]) - float(unit[3] @ unit[0])) < 1e-5                 # tile (1, 0), entry (0, 0)
+    plots.position_similarity(pos[0, 1:], cls_token=False)
+    with pytest.raises(ValueError, match="not a square"):
+        plots.position_similarity(torch.randn(1, 9, 5))                                # class token row missing
+    with pytest.raises(ValueError, match="1 \\+ g\\*g"):
+        plots.position_similarity(torch.randn(2, 10, 5))
+
+
+def test_filtered_distributions_bars_and_counts():
+    probs = torch.tensor([0.1, 0.5, 0.3, 0.1])
+    kept = torch.tensor([0.0, 0.625, 0.375, 0.0])
+    ax = plots.filtered_distributions(probs, {"top-k 2": kept}, labels=list("abcd"), top=3)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["b", "c", "a"]
+    assert len(ax.patches) == 6
+    assert "top-k 2 (2 tokens kept)" in [t.get_text() for t in ax.get_legend().get_texts()]
+    with pytest.raises(ValueError, match="shape"):
+        plots.filtered_distributions(probs, {"bad": torch.ones(3)})
+    with pytest.raises(ValueError, match="one distribution"):
+        plots.filtered_distributions(torch.ones(2, 4), {})
+
+
+def test_mask_heatmap_squeezes_and_broadcasts():
+    tgt = torch.ones(4, 4, dtype=torch.bool).tril()[None, None]                       # (1, 1, T, T)
+    ax = plots.mask_heatmap(tgt, list("abcd"), list("abcd"), title="M")
+    assert ax.images[0].get_array().tolist() == tgt[0, 0].tolist() and ax.get_title() == "M"
+    src = torch.tensor([[[[True, True, False]]]])                                      # (1, 1, 1, S)
+    ax = plots.mask_heatmap(src, ["x", "y"], ["u", "v", "w"])
+    assert ax.images[0].get_array().tolist() == [[True, True, False]] * 2
+    with pytest.raises(ValueError, match="key_labels"):
+        plots.mask_heatmap(src, ["x"], ["u", "v"])
+    with pytest.raises(ValueError, match="one \\(queries, keys\\) mask"):
+        plots.mask_heatmap(torch.ones(2, 3, 3))
