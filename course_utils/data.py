@@ -1,12 +1,16 @@
 """Data: get each dataset from the cache, a download checked by sha256, a local copy, or the small
 subset bundled in ``data/``, and say plainly which one is used.
 
+Downloads show a progress bar, give up after a minute without data, are checked by sha256, and never
+leave a partial file behind.
+
 Set ``COURSE_OFFLINE=1`` to never download (the tests do), ``COURSE_CACHE`` to move the cache
 (default ``~/.cache/transformers-course``), and ``COURSE_CIFAR10`` to point at a local CIFAR-10 copy.
 """
 
 import gzip
 import hashlib
+import http.client
 import io
 import os
 import pickle
@@ -17,6 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
+
+from . import runtime
 
 BUNDLED = Path(__file__).resolve().parents[1] / "data"
 
@@ -36,11 +43,33 @@ MULTI30K = {  # file -> sha256 of the gzipped file
 }
 MULTI30K_SPLITS = {"train": "train", "val": "val", "test": "test_2016_flickr"}
 
+CIFAR10 = ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",                      # 170 MB
+           "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce")
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
 class DataError(RuntimeError):
     """The data could not be found or is damaged; the message says what to do."""
+
+
+class DownloadError(DataError):
+    """A download failed (no connection, a stall, a dropped connection); nothing of it was kept."""
+
+
+# What breaks a download, as opposed to a full disk or a bug: the machine is offline, or the connection is bad.
+NETWORK_ERRORS = (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException)
+
+
+def how_to_restore_data(path):
+    """What a student can do about a missing bundled file: the helpers were installed without data/."""
+    if runtime.on_colab():
+        how = ("On Colab, run the notebook's setup cell (its first code cell) again: it installs the course with "
+               "its data. If that does not help, use Runtime → Disconnect and delete runtime, then open the "
+               "notebook again from its Open in Colab badge and run the setup cell.")
+    else:
+        how = ("Install the course from its folder with `pip install -e .` (the helpers then read data/ beside "
+               "them; a plain `pip install` copies them without the data), then restart the kernel.")
+    return f"The course's data/ folder should hold {path}. {how}"
 
 
 def cache_dir():
@@ -62,19 +91,29 @@ def sha256_of(path):
 
 
 def download(url, dest, sha256, timeout=60):
-    """Download ``url`` to ``dest`` and check its sha256. A partial or corrupt file never
-    takes the place of ``dest``."""
+    """Download ``url`` to ``dest`` with a progress bar and check its sha256 (``None``: the caller checks
+    what it extracts). Gives up after ``timeout`` seconds without data. A partial or corrupt file never
+    takes the place of ``dest``: it is deleted, and the error says what happened and what to do."""
     dest = Path(dest)
     partial = dest.with_name(dest.name + ".part")
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response, open(partial, "wb") as f:
-            for block in iter(lambda: response.read(1 << 20), b""):
-                f.write(block)
+            size = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=size, unit="B", unit_scale=True, desc=f"Downloading {dest.name}") as bar:
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    f.write(block)
+                    bar.update(len(block))
+            if size and f.tell() < size:                      # the server hung up early
+                raise ConnectionError(f"the connection closed after {f.tell():,} of {size:,} bytes")
         got = sha256_of(partial)
-        if got != sha256:
+        if sha256 is not None and got != sha256:
             raise DataError(f"The download of {dest.name} is corrupt (sha256 {got[:12]}…, expected "
                             f"{sha256[:12]}…). It was deleted; run the cell again to retry.")
         os.replace(partial, dest)
+    except NETWORK_ERRORS as err:
+        reason = getattr(err, "reason", None) or err
+        raise DownloadError(f"The download of {dest.name} from {url} failed ({reason}); the partial file was "
+                            "deleted. Check the internet connection and run the cell again.") from err
     finally:
         partial.unlink(missing_ok=True)
     return dest
@@ -92,17 +131,18 @@ def fetch(url, sha256, name):
         return None
     try:
         return download(url, dest, sha256)
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
-        reason = getattr(err, "reason", err)
-        print(f"Could not download {name} ({reason}): this machine seems to be offline.")
+    except DownloadError as err:
+        print(f"Could not download {name} ({err.__cause__}): this machine seems to be offline, or its "
+              "connection is bad.")
         return None
 
 
 def _bundled(relative):
     path = BUNDLED / relative
     if not path.exists():
-        raise DataError(f"No internet connection and no bundled copy at {path}. Connect to the internet, "
-                        "or run the notebook from a clone of the course repository.")
+        raise DataError(f"The download failed or was switched off (COURSE_OFFLINE), and there is no bundled copy "
+                        f"to use instead. Connect to the internet and run the cell again, or restore the "
+                        f"bundled copy. {how_to_restore_data(path)}")
     return path
 
 
@@ -122,8 +162,9 @@ def setup_nltk():
         pass
     if not offline() and nltk.download("punkt_tab", quiet=True):
         return
-    raise DataError("NLTK's 'punkt_tab' tokenizer data is missing and could not be downloaded. "
-                    "Connect to the internet, or run from a clone of the course repository (it bundles it).")
+    raise DataError("NLTK's 'punkt_tab' tokenizer data is missing and could not be downloaded. Connect to the "
+                    "internet and run the cell again, or restore the bundled copy. "
+                    + how_to_restore_data(BUNDLED / "nltk_data" / "tokenizers" / "punkt_tab"))
 
 
 def shakespeare():
@@ -194,21 +235,26 @@ def _read_image_tree(path):
     return _class_folder_images(members)
 
 
+def _read_batches(open_batch):
+    """CIFAR-10's python batches, each opened by ``open_batch(name)`` -> {split: (images, labels)}."""
+    out = {}
+    for split, names in [("train", [f"data_batch_{i}" for i in range(1, 6)]), ("test", ["test_batch"])]:
+        xs, ys = [], []
+        for name in names:
+            with open_batch(name) as f:
+                entry = pickle.load(f, encoding="latin1")
+            xs.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+            ys.append(np.asarray(entry["labels"], dtype=np.int64))
+        out[split] = (np.concatenate(xs), np.concatenate(ys))
+    return out
+
+
 def _read_local_cifar(root):
     """A torchvision folder (``cifar-10-batches-py``), a folder of images per class, or a .tar.gz of one."""
     root = Path(root)
     batches = next(iter(root.rglob("cifar-10-batches-py")), None) if root.is_dir() else None
     if batches is not None:
-        out = {}
-        for split, names in [("train", [f"data_batch_{i}" for i in range(1, 6)]), ("test", ["test_batch"])]:
-            xs, ys = [], []
-            for name in names:
-                with open(batches / name, "rb") as f:
-                    entry = pickle.load(f, encoding="latin1")
-                xs.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
-                ys.append(np.asarray(entry["labels"], dtype=np.int64))
-            out[split] = (np.concatenate(xs), np.concatenate(ys))
-        return out
+        return _read_batches(lambda name: open(batches / name, "rb"))
     if root.is_dir():
         tars = sorted(root.glob("*.tar.gz"))
         out = _read_image_tree(tars[0]) if tars and not any(root.glob("*/train")) else _read_image_tree(root)
@@ -220,31 +266,24 @@ def _read_local_cifar(root):
     return out
 
 
-def _torchvision_cifar():
-    import torchvision
-
-    root = cache_dir() / "cifar10"
-    out = {}
-    for split in ("train", "test"):
-        ds = torchvision.datasets.CIFAR10(root=str(root), train=split == "train", download=True)
-        out[split] = (np.asarray(ds.data, dtype=np.uint8), np.asarray(ds.targets, dtype=np.int64))
-    return out
+def _downloaded_cifar():
+    """The full CIFAR-10 from its authors' site (170 MB, checked, once), or ``None`` when offline."""
+    path = fetch(*CIFAR10, "cifar-10-python.tar.gz")
+    if path is None:
+        return None
+    with tarfile.open(path) as tar:   # checked by sha256 above, so its pickles are the authors'
+        return _read_batches(lambda name: tar.extractfile(f"cifar-10-batches-py/{name}"))
 
 
 def cifar10(root=None):
     """CIFAR-10 as uint8 tensors: ``{"train": (x, y), "test": (x, y), "source": str}`` with x of
-    shape (N, 3, 32, 32). Tries, in order: ``root`` or ``$COURSE_CIFAR10``; torchvision's download
-    (online); the bundled subset (400 training and 100 test images per class)."""
+    shape (N, 3, 32, 32). Tries, in order: ``root`` or ``$COURSE_CIFAR10``; the download (online, cached);
+    the bundled subset (400 training and 100 test images per class)."""
     root = root or os.environ.get("COURSE_CIFAR10")
     if root:
         out, source = _read_local_cifar(root), f"local copy at {root}"
     else:
-        out, source = None, None
-        if not offline():
-            try:
-                out, source = _torchvision_cifar(), "torchvision download (full CIFAR-10)"
-            except (urllib.error.URLError, OSError, RuntimeError) as err:
-                print(f"Could not download CIFAR-10 ({err}): this machine seems to be offline.")
+        out, source = _downloaded_cifar(), "download (full CIFAR-10)"
         if out is None:
             out = _read_image_tree(_bundled("cifar10/cifar10-subset.tar.gz"))
             source = "bundled subset"

@@ -1,11 +1,9 @@
-"""Word vectors: GloVe 6B 50d (downloaded and checked online, else a bundled subset), a small word2vec
-(skip-gram with negative sampling) trained on a corpus, and a token embedding that adds fixed
-pretrained vectors through a learned projection (notebook 04)."""
+"""Word vectors: GloVe 6B 50d (a bundled subset for the course's corpora, else Stanford's vectors, downloaded
+and checked), a small word2vec (skip-gram with negative sampling) trained on a corpus, and a token embedding
+that adds fixed pretrained vectors through a learned projection (notebook 04)."""
 
 import gzip
 import hashlib
-import urllib.error
-import urllib.request
 import zipfile
 
 import torch
@@ -14,45 +12,53 @@ import torch.nn.functional as F
 
 from . import data
 
-GLOVE_ZIP_URL = "https://nlp.stanford.edu/data/glove.6B.zip"
+GLOVE_ZIP_URL = "https://nlp.stanford.edu/data/glove.6B.zip"   # 862 MB: every size of GloVe 6B
 GLOVE_50D_SHA256 = "d8f717f8dd4b545cb7f418ef9f3d0c3e6e68a6f48b97d32f8b7aae40cb31f96f"  # glove.6B.50d.txt
 BUNDLED_GLOVE = {"multi30k": "glove/glove.6B.50d.multi30k-en.txt.gz",       # every word of these corpora
                  "shakespeare": "glove/glove.6B.50d.shakespeare.txt.gz"}    # that GloVe knows, lowercased
+BUNDLED_GLOVE_CORPUS = {"multi30k": "the English side of Multi30k", "shakespeare": "Tiny Shakespeare"}
 
 
 def _download_glove():
-    """glove.6B.50d.txt in the cache, extracted from Stanford's zip (822 MB, once) and checked."""
+    """glove.6B.50d.txt in the cache, extracted from Stanford's zip (862 MB, once) and checked by sha256;
+    ``None`` when offline or when the download fails (it then says why)."""
     dest = data.cache_dir() / "glove.6B.50d.txt"
     if dest.exists() and data.sha256_of(dest) == GLOVE_50D_SHA256:
         return dest
     if data.offline():
         return None
     zip_path = data.cache_dir() / "glove.6B.zip"
+    done = False
     try:
-        print("Downloading GloVe 6B (822 MB, once)...")
-        urllib.request.urlretrieve(GLOVE_ZIP_URL, zip_path)
+        print("Downloading GloVe 6B (862 MB, once); only its 50d vectors are kept.")
+        data.download(GLOVE_ZIP_URL, zip_path, sha256=None)            # the extracted file is checked below
+        digest = hashlib.sha256()
         with zipfile.ZipFile(zip_path) as z, z.open("glove.6B.50d.txt") as src, open(dest, "wb") as out:
-            digest = hashlib.sha256()
             for block in iter(lambda: src.read(1 << 20), b""):
                 digest.update(block)
                 out.write(block)
         if digest.hexdigest() != GLOVE_50D_SHA256:
-            dest.unlink()
             raise data.DataError("The GloVe download is corrupt (sha256 mismatch); it was deleted. Run the cell again.")
+        done = True
         return dest
-    except (urllib.error.URLError, TimeoutError, ConnectionError, zipfile.BadZipFile) as err:
-        print(f"Could not download GloVe ({err}): using the bundled subset.")
+    except data.DownloadError as err:
+        print(err)
         return None
+    except zipfile.BadZipFile as err:
+        raise data.DataError(f"The GloVe download is corrupt ({err}); it was deleted. Run the cell again.") from err
     finally:
         zip_path.unlink(missing_ok=True)
+        if not done:
+            dest.unlink(missing_ok=True)                           # never keep a partial or corrupt extract
 
 
 def glove(words, subset=None):
     """GloVe 6B 50d vectors of ``words``: a dict word -> tensor (50,), for the words GloVe knows.
 
     ``subset="shakespeare"`` (or ``"multi30k"``) reads the bundled subset that holds every word of that
-    corpus, lowercased, and downloads nothing if the subset is there (it is not when only the package
-    was installed). Without it the full vectors are downloaded online, and offline the Multi30k subset is used."""
+    corpus, lowercased, whenever it is there, online or not, and downloads nothing (it is missing only when
+    the helpers were installed without data/; then the full vectors are downloaded). Without ``subset`` the
+    full vectors are downloaded online, and offline the Multi30k subset is used."""
     if subset is not None and subset not in BUNDLED_GLOVE:
         raise ValueError(f"subset must be one of {sorted(BUNDLED_GLOVE)}, not {subset!r}")
     wanted = set(words)
@@ -61,9 +67,13 @@ def glove(words, subset=None):
     path = _download_glove() if subset is None or not bundled.exists() else None
     if path is None:
         if not bundled.exists():
-            raise data.DataError(f"Could not download GloVe and there is no bundled GloVe subset at {bundled}.")
-        print(f"Using the bundled GloVe subset ({BUNDLED_GLOVE[name]}): the {name} vocabulary only.")
+            raise data.DataError("Could not download GloVe (offline, or the download failed) and there is no "
+                                 f"bundled GloVe subset to use instead. {data.how_to_restore_data(bundled)}")
+        print(f"GloVe: using the bundled subset data/{BUNDLED_GLOVE[name]}, no download. It holds every word of "
+              f"{BUNDLED_GLOVE_CORPUS[name]} that GloVe knows (the {name} vocabulary only).")
         path = bundled
+    elif subset is not None:
+        print(f"GloVe: the bundled subset data/{BUNDLED_GLOVE[name]} is missing, so the full vectors were used.")
     opener = gzip.open if path.suffix == ".gz" else open
     table = {}
     with opener(path, "rt", encoding="utf-8") as f:

@@ -78,7 +78,7 @@ def test_multi30k_rejects_unknown_split():
 
 def test_missing_bundle_gives_a_clear_error(cache, monkeypatch, tmp_path):
     monkeypatch.setattr(data, "BUNDLED", tmp_path / "nowhere")
-    with pytest.raises(data.DataError, match="No internet connection and no bundled copy"):
+    with pytest.raises(data.DataError, match="no bundled copy to use instead.*pip install -e ."):
         data.shakespeare()
 
 
