@@ -2,7 +2,8 @@
 
 * the English side of Multi30k (train, val and test2016), tokenized and lowercased as in notebook 05:
   data/glove/glove.6B.50d.multi30k-en.txt.gz;
-* Tiny Shakespeare, every word tokenized (NLTK word_tokenize) and lowercased, as notebook 04 looks it up:
+* Tiny Shakespeare, every word tokenized (course_utils.text.word_tokenize, NLTK's with the same words on
+  every NLTK version) and lowercased, as notebook 04 looks it up:
   data/glove/glove.6B.50d.shakespeare.txt.gz.
 
     python data/make_glove_subset.py PATH/TO/glove.6B.50d.txt.gz
@@ -18,10 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nltk import word_tokenize  # noqa: E402
-
 from course_utils import data  # noqa: E402
 from course_utils.embeddings import GLOVE_50D_SHA256  # noqa: E402
+from course_utils.text import word_tokenize  # noqa: E402
 
 OUT = ROOT / "data" / "glove"
 
@@ -35,7 +35,6 @@ def multi30k_words():
 
 
 def shakespeare_words():
-    data.setup_nltk()
     return {word.lower() for turn in data.shakespeare().split("\n\n") for word in word_tokenize(turn)}
 
 
