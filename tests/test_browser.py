@@ -6,6 +6,9 @@ cell shows an error or a red stderr box, each interactive explorer appears exact
 widget, moving its slider changes its figure, progress bars render as bars. Formgrader and the
 Nbgrader menu's panels show no error. Screenshots go to the test's temporary folder.
 
+It is also the suite's run of every notebook, solutions typed in, in this repository's environment
+(tests/test_colab.py runs them from a publication, on Colab's Python and packages).
+
 Run it alone with ``python -m pytest -m browser``. It needs Debian's ``chromium`` (``.ci/run``
 installs it) and Playwright for Python, driven with ``executable_path``: ``playwright install``
 downloads a browser, which is neither needed nor possible here.

@@ -270,7 +270,10 @@ def student(publication, tmp_path_factory):
 
     The install is ``--no-deps``, and the environment sees this one's packages (torch and the rest)
     through a .pth file: a full install downloads torch and takes about 4 minutes, and CI is offline.
-    This one's own course_utils is not seen (a .pth file in a folder added by a .pth file is not read)."""
+    This one's own course_utils is not seen (a .pth file in a folder added by a .pth file is not read).
+
+    The notebooks with the solutions typed in run from a publication in tests/test_colab.py, after a
+    full install (Colab's), so they are not run a second time here."""
     home = tmp_path_factory.mktemp("student")
     course = shutil.copytree(publication, home / "course")
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", home / "venv"], check=True)
@@ -307,22 +310,6 @@ def test_the_student_environment_imports_the_published_helpers(student):
     where = subprocess.run([python, "-c", "import course_utils; print(course_utils.__file__)"],
                            capture_output=True, text=True, check=True, cwd=course.parent).stdout.strip()
     assert Path(where).is_relative_to(course), f"the student environment imports {where}"
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("aid", ASSIGNMENTS)
-def test_published_notebook_with_the_solutions_runs_from_its_folder(aid, student, tmp_path):
-    from nbclient import NotebookClient
-
-    course, python = student
-    nb = nbformat.read(course / "notebooks" / aid / f"{aid}.ipynb", as_version=4)
-    cells = {nbgrader_meta(c).get("grade_id"): c for c in nb.cells}
-    for c in release_source(aid).cells:
-        if nbgrader_meta(c).get("solution") and c.cell_type == "code":
-            cells[nbgrader_meta(c)["grade_id"]].source = c.source
-    NotebookClient(nb, km=_kernel(python, tmp_path), timeout=300, allow_errors=True,
-                   resources={"metadata": {"path": str(course / "notebooks" / aid)}}).execute()
-    assert not _errors(nb), f"{aid}: cells failed from the published folder:\n" + "\n".join(map(str, _errors(nb)))
 
 
 @pytest.mark.slow
