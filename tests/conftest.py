@@ -26,3 +26,16 @@ def _close_figures():
 @pytest.fixture
 def root():
     return ROOT
+
+
+def pytest_collection_finish(session):
+    # The Colab simulation's install downloads for minutes: start it now, beside the other tests.
+    if any(item.path.name == "test_colab.py" for item in session.items):
+        from test_colab import RUNTIME
+        RUNTIME.start()
+
+
+def pytest_sessionfinish(session):
+    import sys
+    if "test_colab" in sys.modules:
+        sys.modules["test_colab"].RUNTIME.close()

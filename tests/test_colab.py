@@ -8,7 +8,8 @@ runtime). The install must keep Colab's torch, torchvision and ipywidgets, and e
 the solutions typed in, runs top to bottom in fast mode with the data that install brought.
 
 It downloads Colab's packages from PyPI (about 4 GB: PyPI's torch is a CUDA build; about two
-minutes) into a new virtual environment; it never downloads data. Without a Python 3.13 it is
+minutes) into a new virtual environment, in the background from the start of the test session
+(conftest.py); it never downloads data. Without a Python 3.13 it is
 skipped, and fails in CI (``CI=true``).
 """
 import copy
@@ -17,6 +18,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -43,17 +45,53 @@ def blocking_request(kind, request="", timeout_sec=5):
 
 
 def python313():
+    """A Python 3.13, or None."""
     candidates = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.13*/bin/python3.13")))
     candidates += [shutil.which("python3.13")]  # may be a pyenv shim that is not active: try it
-    found = next((p for p in filter(None, candidates) if subprocess.run(
+    return next((p for p in filter(None, candidates) if subprocess.run(
         [p, "-c", "import sys, venv; assert sys.version_info[:2] == (3, 13)"], capture_output=True).returncode == 0),
         None)
-    if found is None:
-        reason = "no Python 3.13 (Colab's Python) found: install one, for example with pyenv"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return found
+
+
+class Runtime:
+    """A new virtual environment with Colab's packages. conftest.py starts the install in the background
+    as soon as this module's tests are selected, so that the download overlaps the other tests."""
+
+    def __init__(self):
+        self.home, self.proc = None, None
+
+    def start(self):
+        if self.proc is not None or python313() is None:
+            return
+        self.home = Path(tempfile.mkdtemp(prefix="colab-runtime-"))
+        venv = self.home / "venv"
+        script = (f'"{python313()}" -m venv "{venv}" && "{venv}/bin/python" -m pip install -q '
+                  f'--disable-pip-version-check -r "{PINS}"')
+        self.log = open(self.home / "install.log", "w")
+        self.proc = subprocess.Popen(["bash", "-c", script], stdout=self.log, stderr=subprocess.STDOUT)
+
+    def python(self):
+        """The environment's python, once the install has ended."""
+        if python313() is None:
+            reason = "no Python 3.13 (Colab's Python) found: install one, for example with pyenv"
+            if os.environ.get("CI", "").lower() == "true":
+                pytest.fail(reason)
+            pytest.skip(reason)
+        self.start()
+        if self.proc.wait():
+            pytest.fail(f"could not install Colab's packages:\n{(self.home / 'install.log').read_text()[-3000:]}")
+        return str(self.home / "venv" / "bin" / "python")
+
+    def close(self):
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self.log.close()
+            shutil.rmtree(self.home, ignore_errors=True)
+
+
+RUNTIME = Runtime()
 
 
 def _freeze(python):
@@ -66,11 +104,7 @@ def _freeze(python):
 def colab(tmp_path_factory):
     """``(course settings, runtime python, /content, Colab's packages before the install)``."""
     home = tmp_path_factory.mktemp("colab")
-    subprocess.run([python313(), "-m", "venv", home / "venv"], check=True)
-    python = str(home / "venv" / "bin" / "python")
-    install = subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r", PINS],
-                             capture_output=True, text=True)
-    assert install.returncode == 0, f"could not install Colab's packages:\n{install.stderr[-3000:]}"
+    python = RUNTIME.python()
     fake = home / "fake"
     (fake / "google" / "colab").mkdir(parents=True)
     (fake / "google" / "__init__.py").write_text("")
