@@ -50,12 +50,22 @@ def augment(x, padding=4, size=None, generator=None):
     return out
 
 
-def autocast(device):
-    """Mixed precision on CUDA (bf16 where supported, else fp16); full precision elsewhere."""
+def mixed_precision(device):
+    """The autocast dtype: bf16 on CUDA where supported, fp16 on older GPUs (a Colab T4), None elsewhere."""
     if device.type != "cuda":
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.autocast("cuda", dtype=dtype)
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def autocast(device):
+    """Mixed precision on CUDA; full precision elsewhere."""
+    dtype = mixed_precision(device)
+    return contextlib.nullcontext() if dtype is None else torch.autocast("cuda", dtype=dtype)
+
+
+def grad_scaler(device):
+    """Loss scaling, which fp16 needs (its small gradients underflow); bf16 has float32's range."""
+    return torch.amp.GradScaler("cuda", enabled=mixed_precision(device) == torch.float16)
 
 
 @torch.no_grad()
@@ -103,7 +113,7 @@ def train_classifier(model, train, val, *, epochs, lr=2e-3, weight_decay=0.05, b
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=lr)
     scheduler = warmup_cosine(optimizer, epochs * steps_per_epoch, int(warmup_epochs * steps_per_epoch))
-    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and not torch.cuda.is_bf16_supported())
+    scaler = grad_scaler(device)
     start = time.perf_counter()
     bar = tqdm(range(epochs), desc=desc)
     for epoch in bar:
@@ -221,7 +231,7 @@ def train_steps(model, make_batches, batch_loss, *, epochs, lr=1e-3, weight_deca
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=lr)
     scheduler = warmup_cosine(optimizer, total_steps, int(warmup_frac * total_steps))
-    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and not torch.cuda.is_bf16_supported())
+    scaler = grad_scaler(device)
     start = time.perf_counter()
     bar = tqdm(total=total_steps, desc=desc)
     for epoch in range(epochs):

@@ -1,3 +1,7 @@
+import contextlib
+import warnings
+
+import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -151,3 +155,29 @@ def test_rare_word_dropout_replaces_words_by_their_rarity():
     assert abs(changed[:, [2, 4]].float().mean() - 0.1) < 0.01
     again = training.rare_word_dropout(ids, mask, counts, 1.0, 1, generator=torch.Generator().manual_seed(0))
     assert torch.equal(out, again)                    # seeded: the same replacements
+
+
+# The CUDA branches, chosen without a GPU: what a Colab T4 (fp16, no bf16) and an A100 (bf16) get.
+@pytest.mark.parametrize("bf16, dtype", [(False, torch.float16), (True, torch.bfloat16)])
+def test_cuda_gets_mixed_precision(monkeypatch, bf16, dtype):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: bf16)
+    assert training.mixed_precision(torch.device("cuda")) == dtype
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "CUDA is not available": the choice is what is tested
+        context = training.autocast(torch.device("cuda"))
+    assert isinstance(context, torch.autocast) and context.fast_dtype == dtype
+
+
+def test_cpu_trains_in_full_precision_without_scaling():
+    assert training.mixed_precision(torch.device("cpu")) is None
+    assert isinstance(training.autocast(torch.device("cpu")), contextlib.nullcontext)
+    assert not training.grad_scaler(torch.device("cpu")).is_enabled()
+
+
+def test_only_fp16_gets_loss_scaling(monkeypatch):
+    asked = []  # without CUDA a real GradScaler turns itself off: record what it is asked for
+    monkeypatch.setattr(torch.amp, "GradScaler", lambda device, enabled: asked.append((device, enabled)))
+    for dtype in (torch.float16, torch.bfloat16, None):
+        monkeypatch.setattr(training, "mixed_precision", lambda device, dtype=dtype: dtype)
+        training.grad_scaler(torch.device("cuda"))
+    assert asked == [("cuda", True), ("cuda", False), ("cuda", False)]
