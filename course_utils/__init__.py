@@ -7,7 +7,8 @@ One concern per module:
 - ``plots``: attention heatmaps, the bipartite attention plot, curves;
 - ``widgets``: interactive explorers that fall back to static plots;
 - ``data``, ``blocks``, ``training``, ``embeddings``: data sets, a reference Transformer block,
-  training loops and pretrained vectors for notebooks 03-05.
+  training loops and pretrained vectors for notebooks 03-05;
+- ``text``: NLTK's word tokenizer, with the same words on every NLTK version (notebooks 04-05).
 - ``handin``: the hand-in check, ``checks.ready_to_submit()`` in a notebook or
   ``python -m course_utils.check NOTEBOOK`` in a terminal.
 
