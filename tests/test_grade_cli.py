@@ -158,3 +158,25 @@ def test_per_notebook_time_budget():
     timeout.clock["start"] -= 60
     assert timeout(nbformat.v4.new_code_cell("x = 1")) == 1
     assert timeout(arm) == 10  # the next notebook starts afresh
+
+
+def test_workers_share_the_cores_instead_of_oversubscribing_them(monkeypatch, tmp_path):
+    """Each worker's kernels get cores // workers torch threads, unless the grader set OMP_NUM_THREADS."""
+    seen = []
+
+    class Done:
+        pid = 0
+
+        def __init__(self, cmd, env, **kwargs):
+            seen.append(env.get("OMP_NUM_THREADS"))
+
+        def wait(self, timeout=None):
+            return 0
+
+    monkeypatch.setattr(grade.subprocess, "Popen", Done)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    grade._nbgrader(["autograde"], tmp_path, tmp_path / "log", threads=3)
+    grade._nbgrader(["autograde"], tmp_path, tmp_path / "log")
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    grade._nbgrader(["autograde"], tmp_path, tmp_path / "log", threads=3)
+    assert seen == ["3", None, "7"]
