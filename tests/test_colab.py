@@ -149,8 +149,13 @@ def run_on_colab(colab, nb, tmp_path, saved=None):
     nbformat.write(saved or nb, ipynb)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHON"))}
     env.update(FAKE_COLAB_IPYNB=str(ipynb), COURSE_FAST="1", COURSE_OFFLINE="1")
-    NotebookClient(nb, km=_kernel(python, tmp_path / "kernels"), timeout=600, allow_errors=True,
-                   resources={"metadata": {"path": str(content)}}).execute(cwd=str(content), env=env)
+    km = _kernel(python, tmp_path / "kernels")
+    try:
+        NotebookClient(nb, km=km, timeout=600, allow_errors=True,
+                       resources={"metadata": {"path": str(content)}}).execute(cwd=str(content), env=env)
+    finally:  # nbclient leaves a kernel it was given running
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
     return nb
 
 

@@ -322,9 +322,14 @@ def test_untouched_published_notebook_stops_at_its_first_todo(aid, student, tmp_
     nb = nbformat.read(course / "notebooks" / aid / f"{aid}.ipynb", as_version=4)
     # The first TODO raises where it runs: in its own cell, or in its test cell if it is a function's body.
     todos = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and nbgrader_meta(c).get("solution")]
-    with pytest.raises(CellExecutionError):
-        NotebookClient(nb, km=_kernel(python, tmp_path), timeout=300,
-                       resources={"metadata": {"path": str(course / "notebooks" / aid)}}).execute()
+    km = _kernel(python, tmp_path)
+    try:
+        with pytest.raises(CellExecutionError):
+            NotebookClient(nb, km=km, timeout=300,
+                           resources={"metadata": {"path": str(course / "notebooks" / aid)}}).execute()
+    finally:  # nbclient leaves a kernel it was given running
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
     failed = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
               for o in c.outputs if o.output_type == "error"]
     assert len(failed) == 1 and todos[0] <= failed[0] < todos[1], \
