@@ -38,12 +38,15 @@ def graded(request, tmp_path_factory):
     mutants = load_mutants(aid)
     submissions = {"release": ROOT / "notebooks" / aid / f"{aid}.ipynb", "solution": solution}
     submissions.update({f"mutant-{name}": apply_patch(solution, m["patch"]) for name, m in mutants.items()})
-    scores = grade.autograde(aid, submissions, tmp_path_factory.mktemp(aid), workers=2)
-    return aid, mutants, scores
+    ready, repaired = grade.load_and_repair(aid, submissions)
+    assert all(r.graded for r in repaired.values()), {s: r.error for s, r in repaired.items() if not r.graded}
+    results = grade.grade_notebooks(aid, ready, tmp_path_factory.mktemp(aid), workers=2)
+    scores = {student: result.scores for student, result in results.items()}
+    return aid, mutants, scores, nbformat.read(results["solution"].notebook, as_version=4)
 
 
 def test_release_scores_zero(graded):
-    aid, _, scores = graded
+    aid, _, scores, _ = graded
     got, possible = grade.total(scores["release"])
     assert possible > 0
     passed = [name for name, (score, _) in scores["release"].items() if score]
@@ -51,13 +54,17 @@ def test_release_scores_zero(graded):
 
 
 def test_solution_scores_full_marks(graded):
-    aid, _, scores = graded
+    aid, _, scores, solution = graded
     lost = {name: s for name, s in scores["solution"].items() if s[0] != s[1]}
     assert not lost, f"{aid}: the solution loses points in {lost}"
+    # and no cell fails while grading: students get the graded notebook back as feedback
+    failed = [(i, o.ename, o.evalue) for i, c in enumerate(solution.cells) if c.cell_type == "code"
+              for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not failed, f"{aid}: cells of the solution fail while grading: {failed}"
 
 
 def test_every_mutant_is_caught(graded):
-    aid, mutants, scores = graded
+    aid, mutants, scores, _ = graded
     full = grade.total(scores["solution"])[0]
     problems = []
     for name, mutant in mutants.items():

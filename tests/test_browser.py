@@ -249,12 +249,13 @@ def test_each_notebook_looks_right_in_jupyterlab(lab, aid):
 
 def test_a_widget_drawn_twice_and_a_failing_cell_are_caught(lab):
     """A scratch copy of notebook 01 whose explorer cell is as the source had it (the call displays
-    the widget and returns it, so Jupyter shows it twice), and whose last code cell fails."""
+    the widget and returns it, so Jupyter shows it twice), and whose last code cell before the hand-in check fails."""
     nb = student("01_attention")
     explorer = next(c for c in nb.cells if "temperature_explorer(" in c.source)
     explorer.source = explorer.source.replace("explorer = widgets.temperature_explorer", "widgets.temperature_explorer")
-    last = [c for c in nb.cells if c.cell_type == "code"][-1]
+    *_, last, check = [c for c in nb.cells if c.cell_type == "code"]
     last.source += "\nraise ValueError('a student mistake')"
+    check.source = check.source.replace("ready_to_submit()", "ready_to_submit(run=False)")  # Run All stops before it
     seen = run_in_browser(lab, nb, "scratch-broken")
     found = problems(seen)
     assert any("appears 2 time(s)" in p for p in found), found
