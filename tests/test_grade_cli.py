@@ -5,6 +5,7 @@ import hashlib
 import html
 import io
 import re
+import tempfile
 import zipfile
 
 import nbformat
@@ -180,3 +181,16 @@ def test_workers_share_the_cores_instead_of_oversubscribing_them(monkeypatch, tm
     monkeypatch.setenv("OMP_NUM_THREADS", "7")
     grade._nbgrader(["autograde"], tmp_path, tmp_path / "log", threads=3)
     assert seen == ["3", None, "7"]
+
+
+def test_without_the_sandbox_kernels_still_use_private_unix_sockets(tmp_path):
+    """TCP ports picked by two workers at once can collide ("Address already in use")."""
+    from traitlets.config import Config
+
+    c = Config()
+    c.Execute.timeout = 60  # set by the repository's nbgrader_config.py, which a worker loads first
+    autograde_config.apply(c, {"workdir": str(tmp_path), "source": str(tmp_path), "guard_name": "g",
+                               "sandbox": False})
+    assert c.KernelManager.transport == "ipc"
+    folder = c.KernelManager.ip.rsplit("/", 1)[0]
+    assert folder.startswith(tempfile.gettempdir()) and len(c.KernelManager.ip) < 90

@@ -5,8 +5,12 @@ loads the repository's configuration and then calls ``apply(c, settings)`` with 
 of the run (``Settings`` as a dict).
 """
 
+import atexit
 import dataclasses
 import math
+import os
+import shutil
+import tempfile
 import time
 
 
@@ -46,6 +50,13 @@ def timeout_func(cell_limit, notebook_limit, arm_prefix):
     return timeout
 
 
+def _ipc_folder():
+    """A short private folder for the kernels' sockets (a socket's path may not exceed 107 bytes)."""
+    folder = tempfile.mkdtemp(prefix="cg-ipc-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
 def apply(c, settings):
     from nbgrader.converters import Autograde
 
@@ -70,3 +81,6 @@ def apply(c, settings):
         defaults = sandbox.Limits()
         sandbox.use_sandbox(c, sandbox.Limits(s.memory or defaults.memory, s.processes or defaults.processes,
                                               s.disk or defaults.disk))
+    else:  # Unix sockets, as in the sandbox: TCP ports picked by two workers at once can collide
+        c.KernelManager.transport = "ipc"
+        c.KernelManager.ip = os.path.join(_ipc_folder(), "kernel")

@@ -267,7 +267,8 @@ def _grade_chunk(run, notebooks, workdir):
         path = workdir / "autograded" / student / assignment / f"{assignment}.ipynb"
         if not path.is_file():
             results[student] = Result(student, scores={g: (0.0, p) for g, p in run.tests.items()},
-                                      error=_failure(log_text, student, stopped))
+                                      error=_failure(log_text, student, stopped),
+                                      notes=[] if run.limits else [NO_SANDBOX])
             continue
         nb = read_notebook(path)
         results[student] = _score(student, nb, run.name, run.tests)
