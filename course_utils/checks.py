@@ -186,6 +186,110 @@ def _resolve(dotted):
     return obj
 
 
+# Helpers that many test cells share. None of them is an answer: the references below are built on
+# torch's own modules, which the hidden tests forbid inside the code they test.
+
+SOFTMAX = ("torch.softmax", "torch.nn.functional.softmax", "torch.Tensor.softmax", "torch.special.softmax")
+"""torch's softmax under every name: ``forbid(*SOFTMAX)`` where an exercise asks for your own."""
+
+ATTENTION = SOFTMAX + ("torch.nn.functional.scaled_dot_product_attention",
+                       "torch.nn.functional.multi_head_attention_forward",
+                       "torch.nn.MultiheadAttention.forward")
+"""torch's softmax and attention: ``forbid(*ATTENTION)`` where an exercise asks for your own attention."""
+
+
+def randomize_(module, generator, scale=0.5):
+    """Overwrite every parameter of ``module``, in the order of ``module.parameters()``, with
+    ``scale * N(0, 1)`` draws from ``generator`` in the parameter's dtype; return ``module``.
+    The tests use it so that a result does not depend on the initialisation."""
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.randn(p.shape, generator=generator, dtype=p.dtype) * scale)
+    return module
+
+
+def randomize_transformer_(module, generator):
+    """Like :func:`randomize_`, with scales that keep a Transformer's activations of order 1: weights
+    ``N(0, 1/fan_in)``, biases ``N(0, 0.3^2)``, LayerNorm gains ``1 + N(0, 1/dim)``.
+    Returns ``{name: a copy of the parameter}``."""
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            scale = 0.3 if name.endswith("bias") else 1 / p.shape[-1] ** 0.5
+            p.copy_(torch.randn(p.shape, generator=generator, dtype=p.dtype) * scale)
+            if "norm" in name and name.endswith("weight"):
+                p.add_(1.0)
+    return {name: p.detach().clone() for name, p in module.named_parameters()}
+
+
+def reference_mha(x, W_Q, W_K, W_V, W_O, num_heads, attn_mask=None, attn_bias=None):
+    """What a correct multi-head self-attention returns, computed by torch's ``nn.MultiheadAttention``
+    (no biases, in ``x``'s dtype).
+
+    x: (B, T, dim). Weights in the math convention: ``Q = x @ W_Q`` with W_Q, W_K, W_V of shape
+    (dim, dim), head k using columns k*d_k:(k+1)*d_k, and W_O of shape (dim, dim).
+    attn_mask: None, (T, T) or (B, T, T), 1 = may attend; attn_bias: broadcastable to
+    (B, num_heads, T, T), added to the scaled scores. Returns out (B, T, dim) and A (B, num_heads, T, T).
+    """
+    B, T, dim = x.shape
+    mha = torch.nn.MultiheadAttention(dim, num_heads, bias=False, batch_first=True, dtype=x.dtype)
+    with torch.no_grad():
+        mha.in_proj_weight.copy_(torch.cat([W_Q.T, W_K.T, W_V.T]))
+        mha.out_proj.weight.copy_(W_O.T)
+    float_mask = torch.zeros(B, num_heads, T, T, dtype=x.dtype)
+    if attn_bias is not None:
+        float_mask = float_mask + attn_bias
+    if attn_mask is not None:
+        allowed = attn_mask if attn_mask.dim() == 2 else attn_mask[:, None]  # the same for every head
+        float_mask = float_mask.masked_fill(allowed == 0, float("-inf"))
+    return mha(x, x, x, attn_mask=float_mask.reshape(B * num_heads, T, T), need_weights=True,
+               average_attn_weights=False)
+
+
+def reference_block(params, num_heads, prefix=""):
+    """torch's ``nn.TransformerEncoderLayer`` (pre-norm, GELU, no dropout, no attention biases, float64)
+    with the weights of a block named as in notebook 02 (``norm1``, ``attn.W_Q`` .. ``attn.W_O``, ``norm2``,
+    ``ffn.fc1``, ``ffn.fc2``), taken from ``params`` = {prefix + name: tensor}. In training mode, so that
+    it runs its attention module (see :func:`reference_block_attention`)."""
+    dim, mlp_dim = params[prefix + "norm1.weight"].shape[0], params[prefix + "ffn.fc1.weight"].shape[0]
+    layer = torch.nn.TransformerEncoderLayer(dim, num_heads, mlp_dim, dropout=0.0, activation="gelu",
+                                             batch_first=True, norm_first=True, dtype=torch.float64)
+    with torch.no_grad():
+        in_proj = [params[prefix + f"attn.W_{n}.weight"] for n in "QKV"]
+        layer.self_attn.in_proj_weight.copy_(torch.cat(in_proj))
+        layer.self_attn.in_proj_bias.zero_()
+        layer.self_attn.out_proj.weight.copy_(params[prefix + "attn.W_O.weight"])
+        layer.self_attn.out_proj.bias.zero_()
+        pairs = [("ffn.fc1", "linear1"), ("ffn.fc2", "linear2"), ("norm1", "norm1"), ("norm2", "norm2")]
+        for mine, theirs in pairs:
+            getattr(layer, theirs).weight.copy_(params[prefix + mine + ".weight"])
+            getattr(layer, theirs).bias.copy_(params[prefix + mine + ".bias"])
+    return layer.train()
+
+
+def reference_block_attention(layer, x, mask=None):
+    """The attention maps (B, num_heads, T, T) of a :func:`reference_block` on x (B, T, dim);
+    ``mask``: torch's boolean convention (True = may not attend), as for the layer's ``src_mask``."""
+    z = layer.norm1(x)
+    return layer.self_attn(z, z, z, attn_mask=mask, need_weights=True, average_attn_weights=False)[1]
+
+
+def count_torch_calls(fn, *args, **kwargs):
+    """How many torch functions ``fn(*args, **kwargs)`` calls, without gradients. A count that does not
+    grow with the number of heads shows that there is no Python loop over the heads."""
+    from torch.overrides import TorchFunctionMode
+
+    class Counter(TorchFunctionMode):
+        n = 0
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            self.n += 1
+            return func(*args, **(kwargs or {}))
+
+    with torch.no_grad(), Counter() as counter:
+        fn(*args, **kwargs)
+    return counter.n
+
+
 def ready_to_submit(path=None, run=True):
     """The last cell of a notebook: print whether it is ready to hand in (every TODO done, every
     written answer filled, every visible test passing top to bottom, grading metadata intact).

@@ -107,3 +107,97 @@ def test_forbid_restores_after_an_exception():
         with checks.forbid("torch.softmax"):
             raise ValueError
     assert torch.softmax(torch.zeros(2), 0).sum() == 1
+
+
+# ---- helpers shared by the test cells
+
+def test_forbidden_lists_name_real_functions():
+    assert set(checks.SOFTMAX) < set(checks.ATTENTION)
+    with checks.forbid(*checks.ATTENTION):
+        with pytest.raises(CheckError, match="torch.special.softmax"):
+            torch.special.softmax(torch.zeros(2), 0)
+        with pytest.raises(CheckError, match="MultiheadAttention.forward"):
+            mha = torch.nn.MultiheadAttention(4, 2, batch_first=True)
+            mha(torch.zeros(1, 3, 4), torch.zeros(1, 3, 4), torch.zeros(1, 3, 4))
+    assert torch.special.softmax(torch.zeros(2), 0).sum() == 1
+
+
+def test_randomize_draws_in_parameter_order_and_dtype():
+    layer = torch.nn.Linear(3, 2).double()
+    assert checks.randomize_(layer, torch.Generator().manual_seed(7), scale=0.5) is layer
+    g = torch.Generator().manual_seed(7)
+    for p in layer.parameters():
+        assert p.dtype == torch.float64
+        torch.testing.assert_close(p.detach(), torch.randn(p.shape, generator=g, dtype=torch.float64) * 0.5)
+
+
+def test_randomize_transformer_scales():
+    block = torch.nn.ModuleDict({"fc": torch.nn.Linear(400, 300), "norm": torch.nn.LayerNorm(400)})
+    params = checks.randomize_transformer_(block.double(), torch.Generator().manual_seed(0))
+    assert abs(params["fc.weight"].std().item() - 400 ** -0.5) < 0.01
+    assert abs(params["fc.bias"].std().item() - 0.3) < 0.05
+    assert abs(params["norm.weight"].mean().item() - 1.0) < 0.01
+    params["fc.weight"].zero_()  # a copy: the module keeps its weights
+    assert block["fc"].weight.abs().sum() > 0
+
+
+def _softmax_attention(x, W_Q, W_K, W_V, W_O, h, allowed=None, bias=0.0):
+    """Plain multi-head attention in float64, the reference for the reference."""
+    B, T, dim = x.shape
+    split = lambda t: t.view(B, T, h, dim // h).transpose(1, 2)  # noqa: E731
+    q, k, v = split(x @ W_Q), split(x @ W_K), split(x @ W_V)
+    scores = q @ k.transpose(-2, -1) / (dim // h) ** 0.5 + bias
+    if allowed is not None:
+        scores = scores.masked_fill(allowed == 0, float("-inf"))
+    A = torch.softmax(scores, -1)
+    return (A @ v).transpose(1, 2).reshape(B, T, dim) @ W_O, A
+
+
+def test_reference_mha_masks_and_bias():
+    g = torch.Generator().manual_seed(1)
+    W = [torch.randn(8, 8, generator=g, dtype=torch.float64) / 3 for _ in range(4)]
+    x = torch.randn(3, 5, 8, generator=g, dtype=torch.float64)
+    causal = torch.ones(5, 5).tril()
+    batched = (torch.rand(3, 5, 5, generator=g) > 0.5) | torch.eye(5, dtype=torch.bool)
+    bias = torch.randn(4, 5, 5, generator=g, dtype=torch.float64)
+    for mask, allowed in [(None, None), (causal, causal), (batched.int(), batched[:, None])]:
+        for b in (None, bias):
+            out, A = checks.reference_mha(x, *W, 4, attn_mask=mask, attn_bias=b)
+            out_ref, A_ref = _softmax_attention(x, *W, 4, allowed, 0.0 if b is None else b)
+            torch.testing.assert_close(A, A_ref)
+            torch.testing.assert_close(out, out_ref)
+
+
+def test_reference_block_is_a_pre_norm_block():
+    g = torch.Generator().manual_seed(2)
+    dim, mlp, h = 8, 16, 2
+    params = {"norm1.weight": 1 + torch.randn(dim, generator=g), "norm1.bias": torch.randn(dim, generator=g),
+              "norm2.weight": 1 + torch.randn(dim, generator=g), "norm2.bias": torch.randn(dim, generator=g),
+              "ffn.fc1.weight": torch.randn(mlp, dim, generator=g) / 3, "ffn.fc1.bias": torch.randn(mlp, generator=g),
+              "ffn.fc2.weight": torch.randn(dim, mlp, generator=g) / 3, "ffn.fc2.bias": torch.randn(dim, generator=g)}
+    params |= {f"attn.W_{n}.weight": torch.randn(dim, dim, generator=g) / 3 for n in "QKVO"}
+    params = {f"layers.0.{name}": p.double() for name, p in params.items()}
+    p = {name.removeprefix("layers.0."): t for name, t in params.items()}
+    layer = checks.reference_block(params, h, prefix="layers.0.")
+    x = torch.randn(2, 5, dim, generator=g, dtype=torch.float64)
+    causal = torch.ones(5, 5).tril()
+    z = torch.nn.functional.layer_norm(x, (dim,), p["norm1.weight"], p["norm1.bias"])
+    a, A = _softmax_attention(z, *(p[f"attn.W_{n}.weight"].T for n in "QKVO"), h, causal)
+    y = x + a
+    z = torch.nn.functional.layer_norm(y, (dim,), p["norm2.weight"], p["norm2.bias"])
+    y = y + torch.nn.functional.linear(torch.nn.functional.gelu(
+        torch.nn.functional.linear(z, p["ffn.fc1.weight"], p["ffn.fc1.bias"])), p["ffn.fc2.weight"], p["ffn.fc2.bias"])
+    torch.testing.assert_close(layer(x, src_mask=~causal.bool()), y)
+    torch.testing.assert_close(checks.reference_block_attention(layer, x, ~causal.bool()), A)
+
+
+def test_count_torch_calls_sees_a_loop():
+    def vectorized(x, h):
+        return x.view(2, h, -1).sum(-1)
+
+    def looped(x, h):
+        return torch.stack([x.view(2, h, -1)[:, i].sum(-1) for i in range(h)], 1)
+
+    x = torch.randn(2, 8)
+    assert checks.count_torch_calls(vectorized, x, 2) == checks.count_torch_calls(vectorized, x, 4) > 0
+    assert checks.count_torch_calls(looped, x, 2) < checks.count_torch_calls(looped, x, 4)

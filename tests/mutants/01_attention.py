@@ -31,6 +31,15 @@ MUTANTS = {
                   ("softargmax", "e.sum(dim=dim, keepdim=True)", "e.sum(dim=-1, keepdim=True)")],
         "caught_by": ["test_softargmax"],
     },
+    "softargmax_over_dim0": {  # the visible test's mistake "a softargmax over dim 0 instead of `dim`"
+        "patch": [("softargmax", "z.amax(dim=dim, keepdim=True)", "z.amax(dim=0, keepdim=True)"),
+                  ("softargmax", "e.sum(dim=dim, keepdim=True)", "e.sum(dim=0, keepdim=True)")],
+        "caught_by": ["test_softargmax", "test_attention"],
+    },
+    "softargmax_ignores_beta": {
+        "patch": [("softargmax", "    z = beta * x\n", "    z = x\n")],
+        "caught_by": ["test_softargmax", "test_attention"],
+    },
     "uses_torch_softmax": {
         "patch": [("softargmax", "    z = beta * x\n", "    return torch.softmax(beta * x, dim)\n")],
         "caught_by": ["test_softargmax", "test_attention"],
