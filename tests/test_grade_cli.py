@@ -194,3 +194,14 @@ def test_without_the_sandbox_kernels_still_use_private_unix_sockets(tmp_path):
     assert c.KernelManager.transport == "ipc"
     folder = c.KernelManager.ip.rsplit("/", 1)[0]
     assert folder.startswith(tempfile.gettempdir()) and len(c.KernelManager.ip) < 90
+
+
+def test_the_fast_nbgrader_start_reads_the_same_schema_version_as_nbgrader(monkeypatch):
+    """nbgrader_cli answers nbgrader's ``alembic heads`` subprocess in-process: the same answer."""
+    from nbgrader import api
+
+    from course_utils.instructor import nbgrader_cli
+    from course_utils.instructor.release import nbgrader_env
+
+    monkeypatch.setenv("PATH", nbgrader_env()["PATH"])  # nbgrader finds `alembic` on PATH
+    assert nbgrader_cli.alembic_head() == api.get_alembic_version()

@@ -324,3 +324,10 @@ def test_watchdog_stops_a_kernel_whose_processes_together_use_too_much_memory():
 
     alive, reason = asyncio.run(run())
     assert not alive and reason and "more than 1 GiB of memory" in reason, reason
+
+
+def test_the_kernel_is_shown_the_course_data():
+    from course_utils import data
+
+    shown = sandbox._visible()
+    assert any(data.BUNDLED == p or p in data.BUNDLED.parents for p in shown), shown

@@ -163,12 +163,6 @@ def _write_config(workdir, run):
     autograde_config.write(workdir / "nbgrader_config.py", ROOT, settings)
 
 
-# ``python -m nbgrader``, minus ~2.5 s of start-up: jsonschema's optional IRI format checker
-# (rfc3987_syntax) compiles 39 grammars when imported, and notebook validation never uses it.
-_NBGRADER = ("import sys; sys.modules['rfc3987_syntax'] = None; "
-             "from nbgrader.apps.nbgraderapp import main; main()")
-
-
 def _nbgrader(args, cwd, log, limit=None, threads=None):
     """Run nbgrader, logging to ``log``; return its exit code (None if stopped at ``limit`` s).
     ``threads``: OMP_NUM_THREADS for its kernels, unless the grader's environment sets it."""
@@ -176,8 +170,8 @@ def _nbgrader(args, cwd, log, limit=None, threads=None):
     if threads:
         env.setdefault("OMP_NUM_THREADS", str(threads))
     with open(log, "a") as out:
-        proc = subprocess.Popen([sys.executable, "-c", _NBGRADER, *args], cwd=cwd, stdout=out,
-                                stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        proc = subprocess.Popen([sys.executable, "-m", "course_utils.instructor.nbgrader_cli", *args], cwd=cwd,
+                                stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         try:
             return proc.wait(timeout=limit)
         except subprocess.TimeoutExpired:

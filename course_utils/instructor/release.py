@@ -97,10 +97,10 @@ def nbgrader_env():
 
 def nbgrader(*args, cwd=ROOT, timeout=None):
     """Run an nbgrader command; raise with its log if it fails."""
-    cmd = [sys.executable, "-m", "nbgrader", *map(str, args)]
+    cmd = [sys.executable, "-m", "course_utils.instructor.nbgrader_cli", *map(str, args)]
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=nbgrader_env())
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd[2:])} failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        raise RuntimeError(f"nbgrader {' '.join(cmd[3:])} failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
 
 
