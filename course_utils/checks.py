@@ -8,6 +8,7 @@ the wrong size, where the largest error is, or which known mistake the result ma
 
 import contextlib
 import importlib
+import math
 import sys
 
 import numpy as np
@@ -214,35 +215,62 @@ def randomize_transformer_(module, generator):
     Returns ``{name: a copy of the parameter}``."""
     with torch.no_grad():
         for name, p in module.named_parameters():
-            scale = 0.3 if name.endswith("bias") else 1 / p.shape[-1] ** 0.5
+            scale = 0.3 if name.endswith("bias") else 1 / math.sqrt(p.shape[-1])
             p.copy_(torch.randn(p.shape, generator=generator, dtype=p.dtype) * scale)
             if "norm" in name and name.endswith("weight"):
                 p.add_(1.0)
     return {name: p.detach().clone() for name, p in module.named_parameters()}
 
 
+def random_mha_case(generator, B, T, dim, num_heads, attn_dim=None, spread=None):
+    """Random float64 inputs for a test of multi-head self-attention, drawn from ``generator`` in this
+    order: the weights [W_Q, W_K, W_V, W_O] in the math convention of :func:`reference_mha`, each entry
+    N(0, 1) / spread (spread = sqrt(dim) unless given; attn_dim = dim // num_heads unless given); the
+    input x (B, T, dim), N(0, 1); a random (B, T, T) mask in which every token sees itself.
+    Returns (weights, x, masks), masks being the ones to try: None, "itself and the token before" as
+    integers and as booleans, and the random mask as booleans and as floats."""
+    attn_dim = attn_dim or dim // num_heads
+    spread = math.sqrt(dim) if spread is None else spread
+    inner = num_heads * attn_dim
+    W = [torch.randn(dim, inner, generator=generator, dtype=torch.float64) / spread for _ in range(3)]
+    W.append(torch.randn(inner, dim, generator=generator, dtype=torch.float64) / spread)
+    x = torch.randn(B, T, dim, generator=generator, dtype=torch.float64)
+    self_prev = torch.eye(T, dtype=torch.int64) + torch.diag(torch.ones(T - 1, dtype=torch.int64), -1)
+    batched = (torch.rand(B, T, T, generator=generator) > 0.4) | torch.eye(T, dtype=torch.bool)
+    return W, x, (None, self_prev, self_prev.bool(), batched, batched.double())
+
+
 def reference_mha(x, W_Q, W_K, W_V, W_O, num_heads, attn_mask=None, attn_bias=None):
     """What a correct multi-head self-attention returns, computed by torch's ``nn.MultiheadAttention``
     (no biases, in ``x``'s dtype).
 
-    x: (B, T, dim). Weights in the math convention: ``Q = x @ W_Q`` with W_Q, W_K, W_V of shape
-    (dim, dim), head k using columns k*d_k:(k+1)*d_k, and W_O of shape (dim, dim).
+    x: (B, T, dim). Weights in the math convention: ``Q = x @ W_Q``, with W_Q, W_K, W_V of shape
+    (dim, num_heads * attn_dim), head k using columns k*attn_dim:(k+1)*attn_dim, and W_O of shape
+    (num_heads * attn_dim, dim). nn.MultiheadAttention needs num_heads * attn_dim == dim: when it is
+    larger, x and the weights are padded with zeros, which changes no score and no output.
     attn_mask: None, (T, T) or (B, T, T), 1 = may attend; attn_bias: broadcastable to
-    (B, num_heads, T, T), added to the scaled scores. Returns out (B, T, dim) and A (B, num_heads, T, T).
+    (B, num_heads, T, T), added to the scaled scores. Returns out (B, T, dim), A (B, num_heads, T, T).
     """
     B, T, dim = x.shape
-    mha = torch.nn.MultiheadAttention(dim, num_heads, bias=False, batch_first=True, dtype=x.dtype)
+    inner = W_Q.shape[1]
+    if inner < dim:
+        raise ValueError(f"num_heads * attn_dim = {inner} is smaller than dim = {dim}")
+    pad = inner - dim
+    mha = torch.nn.MultiheadAttention(inner, num_heads, bias=False, batch_first=True, dtype=x.dtype)
     with torch.no_grad():
-        mha.in_proj_weight.copy_(torch.cat([W_Q.T, W_K.T, W_V.T]))
-        mha.out_proj.weight.copy_(W_O.T)
+        mha.in_proj_weight.copy_(torch.cat([torch.nn.functional.pad(W, (0, 0, 0, pad)).T
+                                            for W in (W_Q, W_K, W_V)]))
+        mha.out_proj.weight.copy_(torch.nn.functional.pad(W_O, (0, pad)).T)
     float_mask = torch.zeros(B, num_heads, T, T, dtype=x.dtype)
     if attn_bias is not None:
         float_mask = float_mask + attn_bias
     if attn_mask is not None:
         allowed = attn_mask if attn_mask.dim() == 2 else attn_mask[:, None]  # the same for every head
         float_mask = float_mask.masked_fill(allowed == 0, float("-inf"))
-    return mha(x, x, x, attn_mask=float_mask.reshape(B * num_heads, T, T), need_weights=True,
-               average_attn_weights=False)
+    x = torch.nn.functional.pad(x, (0, pad))
+    out, A = mha(x, x, x, attn_mask=float_mask.reshape(B * num_heads, T, T), need_weights=True,
+                 average_attn_weights=False)
+    return out[..., :dim], A
 
 
 def reference_block(params, num_heads, prefix=""):
@@ -271,6 +299,23 @@ def reference_block_attention(layer, x, mask=None):
     ``mask``: torch's boolean convention (True = may not attend), as for the layer's ``src_mask``."""
     z = layer.norm1(x)
     return layer.self_attn(z, z, z, attn_mask=mask, need_weights=True, average_attn_weights=False)[1]
+
+
+def reference_transformer(params, num_heads, num_layers, x, mask=None):
+    """The output and the attention maps of a stack of :func:`reference_block` layers (parameters
+    ``layers.0.`` .. in ``params``) followed by the LayerNorm ``norm``, on x (B, T, dim); ``mask`` as in
+    :func:`reference_block_attention`. Returns (out (B, T, dim), [maps of each layer])."""
+    maps = []
+    for l in range(num_layers):
+        layer = reference_block(params, num_heads, prefix=f"layers.{l}.")
+        maps.append(reference_block_attention(layer, x, mask))
+        x = layer(x, src_mask=mask)
+    return torch.nn.functional.layer_norm(x, x.shape[-1:], params["norm.weight"], params["norm.bias"]), maps
+
+
+def without_gradient(module):
+    """The names of the parameters of ``module`` that the last backward pass did not reach."""
+    return [name for name, p in module.named_parameters() if p.grad is None or not p.grad.abs().sum()]
 
 
 def count_torch_calls(fn, *args, **kwargs):

@@ -143,14 +143,15 @@ def test_randomize_transformer_scales():
 
 def _softmax_attention(x, W_Q, W_K, W_V, W_O, h, allowed=None, bias=0.0):
     """Plain multi-head attention in float64, the reference for the reference."""
-    B, T, dim = x.shape
-    split = lambda t: t.view(B, T, h, dim // h).transpose(1, 2)  # noqa: E731
+    B, T, _ = x.shape
+    d_k = W_Q.shape[1] // h
+    split = lambda t: t.view(B, T, h, d_k).transpose(1, 2)  # noqa: E731
     q, k, v = split(x @ W_Q), split(x @ W_K), split(x @ W_V)
-    scores = q @ k.transpose(-2, -1) / (dim // h) ** 0.5 + bias
+    scores = q @ k.transpose(-2, -1) / d_k ** 0.5 + bias
     if allowed is not None:
         scores = scores.masked_fill(allowed == 0, float("-inf"))
     A = torch.softmax(scores, -1)
-    return (A @ v).transpose(1, 2).reshape(B, T, dim) @ W_O, A
+    return (A @ v).transpose(1, 2).reshape(B, T, h * d_k) @ W_O, A
 
 
 def test_reference_mha_masks_and_bias():
@@ -166,6 +167,30 @@ def test_reference_mha_masks_and_bias():
             out_ref, A_ref = _softmax_attention(x, *W, 4, allowed, 0.0 if b is None else b)
             torch.testing.assert_close(A, A_ref)
             torch.testing.assert_close(out, out_ref)
+
+
+def test_reference_mha_when_the_heads_are_wider_than_dim():
+    W, x, masks = checks.random_mha_case(torch.Generator().manual_seed(3), 2, 5, 6, 3, attn_dim=5, spread=3)
+    assert [tuple(w.shape) for w in W] == [(6, 15)] * 3 + [(15, 6)] and x.shape == (2, 5, 6)
+    for mask in masks:
+        allowed = None if mask is None else (mask if mask.dim() == 2 else mask[:, None])
+        out, A = checks.reference_mha(x, *W, 3, attn_mask=mask)
+        out_ref, A_ref = _softmax_attention(x, *W, 3, allowed)
+        torch.testing.assert_close(A, A_ref)
+        torch.testing.assert_close(out, out_ref)
+    with pytest.raises(ValueError):
+        checks.reference_mha(x, *(w[:4, :4] for w in W), 2)  # (4, 4) weights for a dim of 6
+
+
+def test_random_mha_case_draws_weights_then_input_then_mask():
+    W, x, masks = checks.random_mha_case(torch.Generator().manual_seed(4), 3, 5, 8, 2)
+    g = torch.Generator().manual_seed(4)
+    for w in W:
+        torch.testing.assert_close(w, torch.randn(8, 8, generator=g, dtype=torch.float64) / 8 ** 0.5)
+    torch.testing.assert_close(x, torch.randn(3, 5, 8, generator=g, dtype=torch.float64))
+    assert masks[0] is None and masks[1].dtype == torch.int64 and masks[2].dtype == torch.bool
+    assert masks[1].tolist()[2] == [0, 1, 1, 0, 0] and masks[3].shape == (3, 5, 5)
+    assert masks[3].diagonal(dim1=1, dim2=2).all() and masks[4].dtype == torch.float64
 
 
 def test_reference_block_is_a_pre_norm_block():
@@ -201,3 +226,31 @@ def test_count_torch_calls_sees_a_loop():
     x = torch.randn(2, 8)
     assert checks.count_torch_calls(vectorized, x, 2) == checks.count_torch_calls(vectorized, x, 4) > 0
     assert checks.count_torch_calls(looped, x, 2) < checks.count_torch_calls(looped, x, 4)
+
+
+def test_reference_transformer_stacks_reference_blocks_and_a_final_norm():
+    g = torch.Generator().manual_seed(5)
+    stack = torch.nn.ModuleDict({"layers": torch.nn.ModuleList([torch.nn.ModuleDict({
+        "norm1": torch.nn.LayerNorm(8), "norm2": torch.nn.LayerNorm(8),
+        "attn": torch.nn.ModuleDict({f"W_{n}": torch.nn.Linear(8, 8, bias=False) for n in "QKVO"}),
+        "ffn": torch.nn.ModuleDict({"fc1": torch.nn.Linear(8, 16), "fc2": torch.nn.Linear(16, 8)})})
+        for _ in range(2)]), "norm": torch.nn.LayerNorm(8)}).double()
+    params = checks.randomize_transformer_(stack, g)
+    x = torch.randn(2, 5, 8, generator=g, dtype=torch.float64)
+    mask = ~torch.ones(5, 5, dtype=torch.bool).tril()
+    out, maps = checks.reference_transformer(params, 2, 2, x, mask)
+    y, expected_maps = x, []
+    for l in range(2):
+        layer = checks.reference_block(params, 2, prefix=f"layers.{l}.")
+        expected_maps.append(checks.reference_block_attention(layer, y, mask))
+        y = layer(y, src_mask=mask)
+    torch.testing.assert_close(out, torch.nn.functional.layer_norm(y, (8,), params["norm.weight"], params["norm.bias"]))
+    for got, want in zip(maps, expected_maps):
+        torch.testing.assert_close(got, want)
+    assert maps[0][..., 0, 1:].abs().max() == 0  # the first token sees only itself
+
+
+def test_without_gradient_names_the_parameters_a_backward_pass_missed():
+    layers = torch.nn.ModuleDict({"used": torch.nn.Linear(2, 2), "unused": torch.nn.Linear(2, 2)})
+    layers["used"](torch.ones(1, 2)).sum().backward()
+    assert checks.without_gradient(layers) == ["unused.weight", "unused.bias"]

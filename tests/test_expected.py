@@ -54,5 +54,5 @@ def test_literal_writes_one_row_per_line():
     assert all(len(line) <= expected.WIDTH for line in lines)
     got = eval(text, {"tensor": torch.tensor, "float64": torch.float64})
     assert got.dtype == torch.float64 and torch.allclose(got, value, rtol=1e-7, atol=0)
-    assert expected.literal(torch.tensor([1.0, 2.0]), head) == "tensor([1.0, 2.0])"
+    assert expected.literal(torch.tensor([1.0, 2.0]), head, ",") == "tensor([1.0, 2.0]),"
     assert expected.literal(torch.tensor(0.25), head) == "0.25"

@@ -83,7 +83,8 @@ def module_text(aid, nb=None):
             values |= {(e if variant is None else (e, variant)): v
                        for e, v in evaluate(aid, patched(nb, patch), index, expressions).items()}
         out.append(f"\n{meta(cell)['grade_id']} = {{\n")
-        out += [f"    {key_source(key)}: {literal(values[key], f'    {key_source(key)}: ')},\n" for key in keys]
+        out += [f"    {key_source(key)}: {literal(values[key], f'    {key_source(key)}: ', ',')}\n"
+                for key in keys]
         out.append("}\n")
     return "".join(out)
 
@@ -170,16 +171,16 @@ def key_source(key):
     return f"({text})" if isinstance(key, tuple) else text
 
 
-def literal(value, head):
-    """Python source for a number or a float tensor, to follow ``head`` on its line: ``tensor([`` and
-    then one row per line, indented by 4 more than ``head``."""
+def literal(value, head, tail=""):
+    """Python source for a number or a float tensor, to follow ``head`` on its line and to end with
+    ``tail``: ``tensor([`` and then one row per line, indented by 4 more than ``head``."""
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu()
     if not isinstance(value, torch.Tensor) or value.dim() == 0:
-        return number(float(value))
+        return number(float(value)) + tail
     if value.dtype not in (torch.float32, torch.float64):
         raise TypeError(f"expected values are float tensors, not {value.dtype}")
-    end = "])" if value.dtype == torch.float32 else "], dtype=float64)"
+    end = ("])" if value.dtype == torch.float32 else "], dtype=float64)") + tail
     indent = len(head) - len(head.lstrip()) + 4
     if value.dim() == 1:
         items = [number(v) for v in value.tolist()]

@@ -95,6 +95,14 @@ MUTANTS = {
         "patch": [("ffn", "self.fc2(F.gelu(", "self.fc2(F.relu(")],
         "caught_by": ["test_ffn", "test_attention_residual", "test_transformer"],
     },
+    "ffn_no_activation": {
+        "patch": [("ffn", "self.fc2(F.gelu(self.fc1(x)))", "self.fc2(self.fc1(x))")],
+        "caught_by": ["test_ffn", "test_attention_residual", "test_transformer"],
+    },
+    "ffn_tanh_gelu": {
+        "patch": [("ffn", "self.fc2(F.gelu(self.fc1(x)))", 'self.fc2(F.gelu(self.fc1(x), approximate="tanh"))')],
+        "caught_by": ["test_ffn"],
+    },
     "post_norm_instead_of_pre_norm": {
         "patch": [("attention_residual", "self.attn(self.norm1(x), attn_mask, attn_bias)", "self.attn(x, attn_mask, attn_bias)"),
                   ("attention_residual", "x = x + a ", "x = self.norm1(x + a) "),
@@ -131,6 +139,10 @@ MUTANTS = {
         "patch": [("equivariance_error", "- f(x)[:, perm]).abs()", "- f(x)).abs()")],
         "caught_by": ["test_equivariance"],
     },
+    "equivariance_inverse_permutation": {
+        "patch": [("equivariance_error", "- f(x)[:, perm]).abs()", "- f(x)[:, perm.argsort()]).abs()")],
+        "caught_by": ["test_equivariance"],
+    },
     "sinusoidal_sin_cos_concatenated": {
         "patch": [("sinusoidal", "pe[:, 0::2] = torch.sin(t * w)", "pe[:, :dim // 2] = torch.sin(t * w)"),
                   ("sinusoidal", "pe[:, 1::2] = torch.cos(t * w)", "pe[:, dim // 2:] = torch.cos(t * w)")],
@@ -139,6 +151,11 @@ MUTANTS = {
     "sinusoidal_wrong_exponent": {
         "patch": [("sinusoidal", "-torch.arange(0, dim, 2, dtype=torch.float64) / dim",
                    "-torch.arange(0, dim // 2, dtype=torch.float64) / dim")],
+        "caught_by": ["test_sinusoidal"],
+    },
+    "sinusoidal_cos_sin_swapped": {
+        "patch": [("sinusoidal", "pe[:, 0::2] = torch.sin(t * w)", "pe[:, 0::2] = torch.cos(t * w)"),
+                  ("sinusoidal", "pe[:, 1::2] = torch.cos(t * w)", "pe[:, 1::2] = torch.sin(t * w)")],
         "caught_by": ["test_sinusoidal"],
     },
     "sinusoidal_returns_float64": {  # computed in float64 and never converted: later layers fail on the dtype
