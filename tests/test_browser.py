@@ -129,18 +129,41 @@ def _shoot(locator, path):
         pass
 
 
+STARTED = """() => [...document.querySelectorAll(
+    '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt')].some(e => /\\[(\\*|\\d+)\\]/.test(e.textContent))"""
+
+
+def _run_all(page, name, tries=4):
+    """Run -> Run All Cells, as a person would: click into the notebook first, since JupyterLab
+    runs nothing while another part of the page has the focus (the menu item is then disabled),
+    and click again if no cell is queued ([*]) 30 s later. JupyterLab marks the cells at once,
+    before the kernel answers, so 30 s without a mark means the click did not take."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(tries):
+        page.locator(f"{NOTEBOOK} .jp-CodeCell .jp-InputPrompt").first.click()  # not a cell's links
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).first.click()
+        # exactly "Run All Cells", not "Restart Kernel and Run All Cells…", which asks first
+        item = page.locator(".lm-Menu-item", has=page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$"))).first
+        enabled = "lm-mod-disabled" not in (item.get_attribute("class") or "")
+        item.click()
+        try:
+            page.wait_for_function(STARTED, timeout=30_000)
+            return
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+            page.screenshot(path=str(page.shots / f"{name}-run-all-not-started-{attempt}.png"))
+            print(f"{name}: Run All Cells (menu item {'enabled' if enabled else 'disabled'}) started nothing; again")
+    raise AssertionError(f"{name}: Run -> Run All Cells started no cell in {tries} tries (screenshots in {page.shots})")
+
+
 def run_in_browser(lab, nb, name):
     """Open ``nb`` in JupyterLab, run all its cells through the menu, and say what a person sees."""
     nbformat.write(nb, lab.work / f"{name}.ipynb")
     page = lab.page()
     page.goto(lab.url(f"lab/tree/{lab.work.relative_to(lab.root)}/{name}.ipynb", fresh=True))
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
-    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).first.click()
-    # exactly "Run All Cells", not "Restart Kernel and Run All Cells…", which asks first
-    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).first.click()
-    page.wait_for_function("""() => [...document.querySelectorAll(
-        '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt')].some(e => /\\[(\\*|\\d+)\\]/.test(e.textContent))""",
-        timeout=120_000)  # the run has started
+    _run_all(page, name)
     # Done when no cell waits or runs ([*]) and the kernel is idle, twice in a row; a cell that
     # fails stops Run All, so some prompts may stay empty (the errors say why).
     page.wait_for_function("""() => {
