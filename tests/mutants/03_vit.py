@@ -35,6 +35,10 @@ MUTANTS = {
         "patch": [("cls_attention", "return A.mean(dim=(0, 2))[:, 0, 1:]", "return A.mean(dim=(0, 1))[:, 0, 1:]")],
         "caught_by": ["test_heatmaps"],
     },
+    "cls_attention_reads_column_0": {  # the patches' attention to the class token
+        "patch": [("cls_attention", "return A.mean(dim=(0, 2))[:, 0, 1:]", "return A.mean(dim=(0, 2))[:, 1:, 0]")],
+        "caught_by": ["test_heatmaps"],
+    },
     "rollout_wrong_order": {
         "patch": [("cls_attention", "R = A if R is None else A @ R", "R = A if R is None else R @ A")],
         "caught_by": ["test_heatmaps"],
