@@ -1,7 +1,9 @@
-"""Expected values of the visible tests of notebook 03_vit, one row per line.
+"""Expected values of the visible tests of notebook 03_vit, one row per line, computed from
+the reference solution by
 
-Computed from the reference solution by `python -m course_utils.instructor.expected 03_vit`:
-do not edit. A key ("A", "name") is the value of A when the known mistake "name" is made."""
+    python -m course_utils.instructor.expected 03_vit
+
+Do not edit. A key ("A", "name") is the value of A when the known mistake "name" is made."""
 from torch import float64, tensor
 
 test_patch_embed = {

@@ -67,9 +67,9 @@ def module_text(aid, nb=None):
     ``nb``: the solution notebook (default: read from solutions/)."""
     nb = nb or nbformat.read(ROOT / "solutions" / aid / f"{aid}.ipynb", as_version=4)
     mutants = load_mutants(aid)
-    out = [f'"""Expected values of the visible tests of notebook {aid}, one row per line.\n\n'
-           f"Computed from the reference solution by `python -m course_utils.instructor.expected {aid}`:\n"
-           'do not edit. A key ("A", "name") is the value of A when the known mistake "name" is made."""\n'
+    out = [f'"""Expected values of the visible tests of notebook {aid}, one row per line, computed from\n'
+           f"the reference solution by\n\n    python -m course_utils.instructor.expected {aid}\n\n"
+           'Do not edit. A key ("A", "name") is the value of A when the known mistake "name" is made."""\n'
            "from torch import float64, tensor\n"]
     for index, cell in enumerate(nb.cells):
         keys = keys_in(cell) if is_test(cell) else []
