@@ -40,7 +40,7 @@ def test_one_row_per_line(aid):
 @pytest.mark.slow
 @pytest.mark.parametrize("aid", WITH_EXPECTED)
 def test_expected_values_are_up_to_date(aid):
-    assert expected.module_path(aid).read_text() == expected.module_text(aid), \
+    assert expected.up_to_date(expected.module_path(aid), expected.module_text(aid)), \
         f"course_utils/expected_{aid}.py is out of date: run python -m course_utils.instructor.expected {aid}"
 
 
@@ -56,3 +56,15 @@ def test_literal_writes_one_row_per_line():
     assert got.dtype == torch.float64 and torch.allclose(got, value, rtol=1e-7, atol=0)
     assert expected.literal(torch.tensor([1.0, 2.0]), head, ",") == "tensor([1.0, 2.0]),"
     assert expected.literal(torch.tensor(0.25), head) == "0.25"
+
+
+def test_check_ignores_rounding_in_the_last_digit_only(tmp_path):
+    text = 'test_x = {\n    "A": tensor([0.12345678, 1.0]),\n}\n'
+    header = "from torch import float64, tensor\n"
+    path = tmp_path / "expected_x.py"
+    path.write_text(header + text.replace("0.12345678", "0.12345679"))
+    assert expected.up_to_date(path, header + text)
+    path.write_text(header + text.replace("0.12345678", "0.12346"))
+    assert not expected.up_to_date(path, header + text)
+    path.write_text(header + text.replace('"A"', '"B"'))
+    assert not expected.up_to_date(path, header + text)
