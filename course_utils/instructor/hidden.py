@@ -8,12 +8,15 @@ hidden tests nor this module.
 import torch
 
 
-@torch.no_grad()
 def seq2seq_logits(model, src, tgt_in, pad=0):
     """Notebook 05's Seq2SeqTransformer forward, written out from its parts: the encoder blocks on
     the source with its padding mask, ``enc_norm``; then every decoder layer's pre-norm masked
     self-attention (causal, target padding hidden), cross-attention on the memory and MLP, each with
-    its residual; ``dec_norm`` and the output layer. src (B, S), tgt_in (B, T) -> (B, T, V)."""
+    its residual; ``dec_norm`` and the output layer. src (B, S), tgt_in (B, T) -> (B, T, V).
+
+    The grading sandbox shows this module to the kernel, so the hidden test forbids calls of this
+    function while the student's model runs (``checks.forbid``). No decorator: forbid knows a
+    function by its code object, which a decorator's wrapper shares with every function it wraps."""
     src_mask = (src != pad)[:, None, None, :]
     x = model.embed_src(src)
     for block in model.encoder:

@@ -15,6 +15,17 @@ MUTANTS = {
                    "y, A = self.cross_attn(self.norm2(x), self.norm2(x), None, need_weights)")],
         "caught_by": ["test_decoder_layer"],
     },
+    "forward_calls_the_graders_reference": {  # a cheat: the grader's hidden reference, visible in its sandbox
+        "patch": [("seq2seq", "    def forward(self, src, tgt_in):\n        memory, src_mask = self.encode(src)\n",
+                   "    def forward(self, src, tgt_in):\n"
+                   "        try:\n"
+                   "            from course_utils.instructor.hidden import seq2seq_logits\n"
+                   "            return seq2seq_logits(self, src, tgt_in)\n"
+                   "        except ImportError:\n"
+                   "            pass\n"
+                   "        memory, src_mask = self.encode(src)\n")],
+        "caught_by": ["test_seq2seq"],
+    },
     "target_not_shifted": {
         "patch": [("loss", "tgt_in, tgt_out = tgt[:, :-1], tgt[:, 1:]", "tgt_in, tgt_out = tgt, tgt")],
         "caught_by": ["test_loss"],
