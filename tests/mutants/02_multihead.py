@@ -85,6 +85,14 @@ MUTANTS = {
                    "A = torch.stack([softargmax(scores[:, i], dim=-1) for i in range(h)], dim=1)")],
         "caught_by": ["test_mha"],
     },
+    "mha_calls_the_checks_reference": {  # a cheat: the published test helper built on nn.MultiheadAttention
+        "patch": [("mha", "        h, d_k = self.num_heads, self.attn_dim\n",
+                   "        h, d_k = self.num_heads, self.attn_dim\n"
+                   "        if h * d_k >= x.shape[-1]:\n"
+                   "            return checks.reference_mha(x, self.W_Q.weight.T, self.W_K.weight.T, self.W_V.weight.T,\n"
+                   "                                        self.W_O.weight.T, h, attn_mask, attn_bias)\n")],
+        "caught_by": ["test_mha", "test_mha_mask", "test_mha_bias", "test_attention_residual", "test_transformer"],
+    },
     "mha_uses_sdpa": {  # right numbers through F.scaled_dot_product_attention: only the hidden tests see it
         "patch": [("mha", "out = (A @ v).transpose(1, 2)",
                    "out = F.scaled_dot_product_attention(torch.zeros_like(q), k, v, attn_mask=scores).transpose(1, 2)")],
