@@ -205,3 +205,20 @@ def test_the_fast_nbgrader_start_reads_the_same_schema_version_as_nbgrader(monke
 
     monkeypatch.setenv("PATH", nbgrader_env()["PATH"])  # nbgrader finds `alembic` on PATH
     assert nbgrader_cli.alembic_head() == api.get_alembic_version()
+
+
+def test_the_fast_nbgrader_start_validates_metadata_as_jsonschema_does():
+    import jsonschema
+    from nbgrader.nbgraderformat.v3 import MetadataValidatorV3
+
+    from course_utils.instructor import nbgrader_cli
+
+    schema = MetadataValidatorV3().schema
+    good = {"grade": True, "grade_id": "t", "locked": True, "points": 1, "schema_version": 3, "solution": False}
+    for bad in ({**good, "grade": "yes"}, {**good, "schema_version": 9}):
+        with pytest.raises(jsonschema.ValidationError) as theirs:
+            jsonschema.validate(bad, schema)
+        with pytest.raises(jsonschema.ValidationError) as ours:
+            nbgrader_cli.validate(bad, schema)
+        assert ours.value.message == theirs.value.message
+    nbgrader_cli.validate(good, schema)
