@@ -3,24 +3,18 @@
 A "student" notebook starts from the release, as a real one does, and has the solution's code
 typed into its answer cells; mutants and extra lines are then patched in.
 """
-import importlib.util
 import json
 from pathlib import Path
 
 import nbformat
+
+from course_utils.instructor.expected import load_mutants  # noqa: F401 (the tests' one reader of tests/mutants/)
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def load(kind, aid):
     return nbformat.read(ROOT / kind / aid / f"{aid}.ipynb", as_version=4)
-
-
-def load_mutants(aid):
-    spec = importlib.util.spec_from_file_location(f"mutants_{aid}", ROOT / "tests" / "mutants" / f"{aid}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.MUTANTS
 
 
 def cell(nb, grade_id):

@@ -4,27 +4,15 @@
 - the solution scores full marks;
 - each mutant (tests/mutants/<id>.py) loses the points of the tests that should catch it.
 """
-import copy
-
 import nbformat
 import pytest
 
 from course_utils.instructor import grade
+from course_utils.instructor.expected import patched as apply_patch
 from conftest import ASSIGNMENTS, ROOT
 from submissions import load_mutants
 
 WITH_MUTANTS = [aid for aid in ASSIGNMENTS if (ROOT / "tests" / "mutants" / f"{aid}.py").is_file()]
-
-
-def apply_patch(solution, patch):
-    nb = copy.deepcopy(solution)
-    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in nb.cells}
-    for grade_id, old, new in patch:
-        cell = cells[grade_id]
-        assert cell.metadata["nbgrader"].get("solution"), f"mutants may only change solution cells, not {grade_id}"
-        assert cell.source.count(old) == 1, f"mutant text not found exactly once in {grade_id}: {old!r}"
-        cell.source = cell.source.replace(old, new)
-    return nb
 
 
 def test_every_assignment_has_mutants():
