@@ -1,13 +1,16 @@
 """What a student and an instructor see, in JupyterLab in a real browser (headless Chromium).
 
-JupyterLab runs on the repository; each notebook, with its solutions filled in, is run through
-the UI (Run → Run All Cells) in fast mode. Then the test looks at the page as a person would: no
+Each notebook runs as a student gets it: the course is published (``python -m course_utils.release
+--publish``), installed as the publication's README says, and opened in JupyterLab on its
+``notebooks/`` folder; its solutions are typed in, and it is run through the UI (Run → Run All
+Cells) in fast mode. Then the test looks at the page as a person would: no
 cell shows an error or a red stderr box, each interactive explorer appears exactly once as a live
 widget, moving its slider changes its figure, progress bars render as bars. Formgrader and the
-Nbgrader menu's panels show no error. Screenshots go to the test's temporary folder.
+Nbgrader menu's panels show no error, in JupyterLab on this repository (the instructor's). Screenshots
+go to the test's temporary folder.
 
-It is also the suite's run of every notebook, solutions typed in, in this repository's environment
-(tests/test_colab.py runs them from a publication, on Colab's Python and packages).
+It is also the suite's run of every published notebook, solutions typed in, in JupyterLab
+(tests/test_colab.py runs them on Colab's Python and packages).
 
 Run it alone with ``python -m pytest -m browser``. It needs Debian's ``chromium`` (``.ci/run``
 installs it) and Playwright for Python, driven with ``executable_path``: ``playwright install``
@@ -22,12 +25,16 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import nbformat
 import pytest
 
 from conftest import ASSIGNMENTS, ROOT
+from course_utils.instructor import publish, settings
 from submissions import student
+from test_colab import with_solutions
+from test_publish import install_as_a_student
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -51,9 +58,9 @@ def _settings(folder):
 
 
 class Lab:
-    """A JupyterLab server on the repository and a Chromium page on it."""
+    """A JupyterLab server on a folder (``root``) and a Chromium page on it."""
 
-    def __init__(self, work, playwright, root=ROOT, env=None, python=sys.executable):
+    def __init__(self, work, playwright, root=ROOT, env=None, python=sys.executable, args=()):
         self.work, self.root, self.port, self.token = work, root, _free_port(), secrets.token_hex(8)
         _settings(work / "settings")
         env = dict(os.environ, COURSE_FAST="1", COURSE_OFFLINE="1", **(env or {}))
@@ -62,7 +69,8 @@ class Lab:
         self.server = subprocess.Popen(
             [str(python), "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
              f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={root}", "--allow-root",
-             f"--LabApp.user_settings_dir={work / 'settings'}", f"--LabApp.workspaces_dir={work / 'workspaces'}"],
+             f"--LabApp.user_settings_dir={work / 'settings'}", f"--LabApp.workspaces_dir={work / 'workspaces'}",
+             *args],
             cwd=root, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 120
         while True:
@@ -103,21 +111,66 @@ class Lab:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
+def shots(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("screenshots")
+    print(f"\nbrowser test screenshots: {folder}")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def playwright():
+    """One Playwright for both servers (its sync API runs one at a time in a thread)."""
     from playwright.sync_api import sync_playwright
 
     if not os.path.exists(CHROMIUM):
         pytest.fail("Debian's chromium is not installed (apt-get install chromium; .ci/run does it)")
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def lab(playwright, shots):
+    """JupyterLab on this repository, in its environment: the instructor's."""
     # The notebooks live under the server's root; build/ is ignored by git.
     work = ROOT / "build" / f"browser-test-{secrets.token_hex(4)}"
     work.mkdir(parents=True)
-    with sync_playwright() as playwright:
-        lab = Lab(work, playwright)
-        lab.shots = tmp_path_factory.mktemp("screenshots")
-        print(f"\nbrowser test screenshots: {lab.shots}")
-        yield lab
-        lab.close()
+    lab = Lab(work, playwright)
+    lab.shots = shots
+    yield lab
+    lab.close()
     shutil.rmtree(work, ignore_errors=True)
+
+
+# What a student's install of JupyterLab brings (this environment adds nbgrader's and Notebook 7's).
+STUDENT_LABEXTENSIONS = ["@jupyter-widgets", "jupyterlab_pygments"]
+STUDENT_SERVER_EXTENSIONS = ["jupyterlab.json", "jupyter-lsp-jupyter-server.json", "jupyter_server_terminals.json"]
+
+
+@pytest.fixture(scope="module")
+def student_lab(playwright, shots, tmp_path_factory):
+    """JupyterLab on the ``notebooks/`` folder of a student's install of the published course, as its
+    README says (``jupyter lab notebooks/``). That install sees this environment's packages (see
+    install_as_a_student), so JupyterLab is told where its files are: the application, and only the
+    extensions a student's JupyterLab has."""
+    home = tmp_path_factory.mktemp("student")
+    publish.publish(home / "published", settings.load())
+    course, python = install_as_a_student(home / "published", home)
+    share = Path(sys.prefix) / "share" / "jupyter"
+    data, config = home / "jupyter-data" / "labextensions", home / "jupyter-etc" / "jupyter_server_config.d"
+    for folder, names, source in [(data, STUDENT_LABEXTENSIONS, share / "labextensions"), (config,
+                                  STUDENT_SERVER_EXTENSIONS, Path(sys.prefix) / "etc" / "jupyter" / config.name)]:
+        folder.mkdir(parents=True)
+        for name in names:
+            (folder / name).symlink_to(source / name)
+    env = {"JUPYTER_PATH": str(data.parent), "JUPYTER_CONFIG_PATH": str(config.parent),
+           "JUPYTER_CONFIG_DIR": str(home / "jupyter-config"),
+           "JUPYTER_DATA_DIR": str(home / "jupyter-user-data")}   # nothing of this machine's user
+    (home / "lab").mkdir()
+    lab = Lab(home / "lab", playwright, root=course / "notebooks", env=env, python=python,
+              args=[f"--LabApp.app_dir={share / 'lab'}"])
+    lab.shots, lab.course = shots, course
+    yield lab
+    lab.close()
 
 
 def _shoot(locator, path):
@@ -173,11 +226,13 @@ SHOWN = """(notebook) => [...document.querySelectorAll(notebook + ' .jp-Cell')].
 })"""
 
 
-def run_in_browser(lab, nb, name):
-    """Open ``nb`` in JupyterLab, run all its cells through the menu, and say what a person sees."""
-    nbformat.write(nb, lab.work / f"{name}.ipynb")
+def run_in_browser(lab, nb, path):
+    """Write ``nb`` to ``path`` (under the server's root), open it in JupyterLab, run all its cells
+    through the menu, and say what a person sees."""
+    nbformat.write(nb, path)
+    name = path.stem
     page = lab.page()
-    page.goto(lab.url(f"lab/tree/{lab.work.relative_to(lab.root)}/{name}.ipynb", fresh=True))
+    page.goto(lab.url(f"lab/tree/{path.relative_to(lab.root)}", fresh=True))
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
     _run_all(page, name)
     # Done when no cell waits or runs ([*]) and the kernel is idle, twice in a row; a cell that
@@ -255,8 +310,11 @@ USES_TQDM = {aid for aid in ASSIGNMENTS if "training." in (ROOT / "solutions" / 
 
 
 @pytest.mark.parametrize("aid", ASSIGNMENTS)
-def test_each_notebook_looks_right_in_jupyterlab(lab, aid):
-    nb, answers = student(aid), nbformat.read(ROOT / "solutions" / aid / f"{aid}.ipynb", as_version=4)
+def test_each_published_notebook_looks_right_in_jupyterlab(student_lab, aid):
+    lab = student_lab
+    path = lab.course / "notebooks" / aid / f"{aid}.ipynb"
+    nb = with_solutions(nbformat.read(path, as_version=4), aid)
+    answers = nbformat.read(ROOT / "solutions" / aid / f"{aid}.ipynb", as_version=4)
     written = {c.metadata["nbgrader"]["grade_id"]: c.source for c in answers.cells
                if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("solution")}
     for c in nb.cells:  # the written answers too, so that the hand-in check can say READY
@@ -265,10 +323,12 @@ def test_each_notebook_looks_right_in_jupyterlab(lab, aid):
     if aid != ASSIGNMENTS[0]:  # the hand-in check runs a whole copy: once (in the quickest notebook) is enough
         check = next(c for c in nb.cells if c.source.rstrip().endswith("checks.ready_to_submit()"))
         check.source = check.source.replace("ready_to_submit()", "ready_to_submit(run=False)")
-    seen = run_in_browser(lab, nb, aid)
+    seen = run_in_browser(lab, nb, path)
     if aid == ASSIGNMENTS[0]:
         verdict = seen["page"].locator(f"{NOTEBOOK} .jp-Cell").nth(len(nb.cells) - 1).inner_text()
         assert "READY to submit" in verdict and "NOT READY" not in verdict, f"the hand-in check says:\n{verdict[-1500:]}"
+        # the student works in the clone's own file: the check compares it with the committed release
+        assert f"notebooks/{aid}/{aid}.ipynb as last committed (git)" in verdict, verdict[-1500:]
     assert not problems(seen), f"{aid}: " + "\n".join(problems(seen))
     if aid in USES_TQDM:
         assert seen["progress"] > 0, f"{aid}: no progress bar rendered as a widget"
@@ -288,7 +348,7 @@ def test_a_widget_drawn_twice_and_a_failing_cell_are_caught(lab):
     *_, last, check = [c for c in nb.cells if c.cell_type == "code"]
     last.source += "\nraise ValueError('a student mistake')"
     check.source = check.source.replace("ready_to_submit()", "ready_to_submit(run=False)")  # Run All stops before it
-    seen = run_in_browser(lab, nb, "scratch-broken")
+    seen = run_in_browser(lab, nb, lab.work / "scratch-broken.ipynb")
     found = problems(seen)
     assert any("appears 2 time(s)" in p for p in found), found
     assert any("ValueError: a student mistake" in p for p in found), found

@@ -263,19 +263,18 @@ def test_course_settings_are_checked():
 
 # -- the publication on its own --------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def student(publication, tmp_path_factory):
-    """The publication copied alone into a new folder and installed, as its README says, with
+def install_as_a_student(publication, home):
+    """The publication copied alone into ``home / "course"`` (a git repository, as a clone is) and
+    installed, as its README says, with
     ``pip install -e`` into a new virtual environment: ``(course folder, that environment's python)``.
 
     The install is ``--no-deps``, and the environment sees this one's packages (torch and the rest)
     through a .pth file: a full install downloads torch and takes about 4 minutes, and CI is offline.
-    This one's own course_utils is not seen (a .pth file in a folder added by a .pth file is not read).
-
-    The notebooks with the solutions typed in run from a publication in tests/test_colab.py, after a
-    full install (Colab's), so they are not run a second time here."""
-    home = tmp_path_factory.mktemp("student")
+    This one's own course_utils is not seen (a .pth file in a folder added by a .pth file is not read)."""
     course = shutil.copytree(publication, home / "course")
+    git = ["git", "-C", str(course), "-c", "user.name=student", "-c", "user.email=student@example.org"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "the published course"]):
+        subprocess.run([*git, *args], check=True)  # a clone, as the README's command makes it
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", home / "venv"], check=True)
     python = home / "venv" / "bin" / "python"
     site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
@@ -284,7 +283,18 @@ def student(publication, tmp_path_factory):
     Path(site, "zz_packages_of_the_tests.pth").write_text("\n".join(ours) + "\n")
     subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "-e", course],
                    check=True, capture_output=True, cwd=home)
+    where = subprocess.run([python, "-c", "import course_utils; print(course_utils.__file__)"],
+                           capture_output=True, text=True, check=True, cwd=home).stdout.strip()
+    assert Path(where).is_relative_to(course), f"the student environment imports {where}"
     return course, python
+
+
+@pytest.fixture(scope="module")
+def student(publication, tmp_path_factory):
+    """A student's install of the publication (see install_as_a_student). The notebooks with the
+    solutions typed in run from a publication in tests/test_colab.py (after a full install, Colab's)
+    and tests/test_browser.py (in JupyterLab), so they are not run a second time here."""
+    return install_as_a_student(publication, tmp_path_factory.mktemp("student"))
 
 
 def _kernel(python, tmp_path):
@@ -302,14 +312,6 @@ def _kernel(python, tmp_path):
 def _errors(nb):
     return [(c.metadata.get("nbgrader", {}).get("grade_id", f"cell {i}"), o.ename, o.evalue)
             for i, c in enumerate(nb.cells) if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
-
-
-@pytest.mark.slow
-def test_the_student_environment_imports_the_published_helpers(student):
-    course, python = student
-    where = subprocess.run([python, "-c", "import course_utils; print(course_utils.__file__)"],
-                           capture_output=True, text=True, check=True, cwd=course.parent).stdout.strip()
-    assert Path(where).is_relative_to(course), f"the student environment imports {where}"
 
 
 @pytest.mark.slow
