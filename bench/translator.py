@@ -50,9 +50,9 @@ def main():
     ppl = ns["perplexity"](model, ns["batches"](ns["encoded"]["val"], 4000))
     rows = []
     test = ns["encoded"]["test"]
-    for beam, pairs in [(1, test), (1, test[:args.beam_sentences]), (4, test[:args.beam_sentences])]:
-        if beam == 1 and len(pairs) == len(test) and rows:
-            continue                                     # no prefix asked for: greedy once, on all
+    prefix = test[:args.beam_sentences]
+    runs = [(1, test)] + ([(1, prefix)] if len(prefix) < len(test) else []) + [(4, prefix)]  # greedy beside beam
+    for beam, pairs in runs:
         start = time.perf_counter()
         scores = ns["bleu"](ns["translate_all"](model, pairs, beam))
         rows.append((beam, len(pairs), scores, time.perf_counter() - start))
