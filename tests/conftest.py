@@ -28,6 +28,17 @@ def root():
     return ROOT
 
 
+@pytest.fixture(scope="session")
+def published_course(tmp_path_factory):
+    """The student course, published once with the settings of course.toml. Read it, or copy it
+    before changing anything: tests of other modules share it."""
+    from course_utils.instructor import publish, settings
+
+    dest = tmp_path_factory.mktemp("published") / "course"
+    publish.publish(dest, settings.load())
+    return dest
+
+
 def pytest_collection_finish(session):
     # The Colab simulation's install downloads for minutes: start it now, beside the other tests.
     if any(item.path.name == "test_colab.py" for item in session.items):

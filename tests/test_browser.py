@@ -31,7 +31,6 @@ import nbformat
 import pytest
 
 from conftest import ASSIGNMENTS, ROOT
-from course_utils.instructor import publish, settings
 from submissions import student
 from test_colab import with_solutions
 from test_publish import install_as_a_student
@@ -147,14 +146,13 @@ STUDENT_SERVER_EXTENSIONS = ["jupyterlab.json", "jupyter-lsp-jupyter-server.json
 
 
 @pytest.fixture(scope="module")
-def student_lab(playwright, shots, tmp_path_factory):
+def student_lab(playwright, shots, published_course, tmp_path_factory):
     """JupyterLab on the ``notebooks/`` folder of a student's install of the published course, as its
     README says (``jupyter lab notebooks/``). That install sees this environment's packages (see
     install_as_a_student), so JupyterLab is told where its files are: the application, and only the
     extensions a student's JupyterLab has."""
     home = tmp_path_factory.mktemp("student")
-    publish.publish(home / "published", settings.load())
-    course, python = install_as_a_student(home / "published", home)
+    course, python = install_as_a_student(published_course, home)  # a copy: the publication is shared
     share = Path(sys.prefix) / "share" / "jupyter"
     data, config = home / "jupyter-data" / "labextensions", home / "jupyter-etc" / "jupyter_server_config.d"
     for folder, names, source in [(data, STUDENT_LABEXTENSIONS, share / "labextensions"), (config,
@@ -166,8 +164,11 @@ def student_lab(playwright, shots, tmp_path_factory):
            "JUPYTER_CONFIG_DIR": str(home / "jupyter-config"),
            "JUPYTER_DATA_DIR": str(home / "jupyter-user-data")}   # nothing of this machine's user
     (home / "lab").mkdir()
+    # JupyterLab's default settings are read beside the application (app_dir), but the student's
+    # requirements.txt installs the course's into its own environment: point JupyterLab there.
     lab = Lab(home / "lab", playwright, root=course / "notebooks", env=env, python=python,
-              args=[f"--LabApp.app_dir={share / 'lab'}"])
+              args=[f"--LabApp.app_dir={share / 'lab'}",
+                    f"--LabApp.app_settings_dir={home / 'venv' / 'share' / 'jupyter' / 'lab' / 'settings'}"])
     lab.shots, lab.course = shots, course
     yield lab
     lab.close()
@@ -263,8 +264,8 @@ def run_in_browser(lab, nb, path):
             seen["explorers"].append({"cell": i, "live": out["live"], "as_text": out["as_text"]})
             _shoot(cells.nth(i).locator(".jp-Cell-outputArea"), lab.shots / f"{name}-cell{i}-explorer.png")
         seen["progress"] += out["progress"]
-        for k in range(min(out["images"], 3)):
-            _shoot(cells.nth(i).locator(".jp-OutputArea img").nth(k), lab.shots / f"{name}-cell{i}-{k}.png")
+        if out["images"]:  # one picture of the cell's outputs holds all its figures (a picture each costs seconds)
+            _shoot(cells.nth(i).locator(".jp-Cell-outputArea"), lab.shots / f"{name}-cell{i}.png")
     return seen
 
 
@@ -336,7 +337,40 @@ def test_each_published_notebook_looks_right_in_jupyterlab(student_lab, aid):
         assert interacting_changes_output(seen["page"], explorer["cell"]), \
             f"{aid}: using the explorer in cell {explorer['cell']} changes nothing on the page"
     assert not seen["console"], f"{aid}: browser console errors: {seen['console'][:5]}"
+    if seen["explorers"]:
+        reopened = save_and_reopen(lab, seen["page"], path)
+        assert not reopened["widget_errors"], f"{aid}: opened again, the page says {reopened['widget_errors']}"
+        assert reopened["live"] == [1] * len(seen["explorers"]), f"{aid}: opened again, explorers {reopened['live']}"
     seen["page"].close()
+
+
+def save_and_reopen(lab, page, path):
+    """Save the notebook, stop its kernel and open the notebook again, as a student does the next day:
+    what its explorer cells show then. Their widgets come back only from the state saved in the file."""
+    import urllib.request
+
+    page.locator(f"{NOTEBOOK} .jp-CodeCell .jp-InputPrompt").first.click()
+    page.keyboard.press("Control+s")
+    for _ in range(80):  # the save writes the widgets' state into the notebook's metadata
+        if "application/vnd.jupyter.widget-state+json" in nbformat.read(path, as_version=4).metadata.get("widgets", {}):
+            break
+        page.wait_for_timeout(250)
+    else:
+        raise AssertionError(f"{path.name}: saved without its widgets' state (JupyterLab's saveState is off)")
+    page.close()
+    api = f"http://127.0.0.1:{lab.port}/api/kernels"
+    for kernel in json.loads(urllib.request.urlopen(f"{api}?token={lab.token}").read()):
+        urllib.request.urlopen(urllib.request.Request(f"{api}/{kernel['id']}?token={lab.token}", method="DELETE"))
+    page = lab.page()
+    page.goto(lab.url(f"lab/tree/{path.relative_to(lab.root)}", fresh=True))
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+    page.wait_for_timeout(2000)  # the widgets of the saved state
+    shown = page.evaluate(SHOWN, NOTEBOOK)
+    nb = nbformat.read(path, as_version=4)
+    explorers = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "_explorer(" in c.source]
+    _shoot(page.locator(f"{NOTEBOOK} .jp-Cell").nth(explorers[0]), lab.shots / f"{path.stem}-reopened.png")
+    page.close()
+    return {"widget_errors": sum(out["widget_errors"] for out in shown), "live": [shown[i]["live"] for i in explorers]}
 
 
 def test_a_widget_drawn_twice_and_a_failing_cell_are_caught(lab):

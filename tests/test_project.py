@@ -11,7 +11,7 @@ def _requirements(text):
     reqs = {}
     for line in text.splitlines():
         line = line.split("#")[0].strip()
-        if line:
+        if line and not line.startswith("./"):  # a folder of the course (its JupyterLab settings)
             name = re.match(r"[A-Za-z0-9_.-]+", line).group(0).lower()
             reqs[name] = line[len(name):].strip()
     return reqs

@@ -70,10 +70,9 @@ def setup_block(nb):
 
 
 @pytest.fixture(scope="module")
-def publication(tmp_path_factory):
-    dest = tmp_path_factory.mktemp("published") / "course"
-    publish.publish(dest, COURSE)
-    return dest
+def publication(published_course, tmp_path_factory):
+    """A copy of the session's publication: the tests of this module publish into it again."""
+    return Path(shutil.copytree(published_course, tmp_path_factory.mktemp("published") / "course", symlinks=True))
 
 
 # -- what a publication holds --------------------------------------------------------------------
@@ -86,7 +85,7 @@ def test_publication_holds_the_student_course_only(publication):
     helpers = {p.name for p in (ROOT / "course_utils").glob("*.py")} - publish.SHIMS
     assert {f"course_utils/{name}" for name in helpers} <= files
     assert {name.split("/")[0] for name in files} == {
-        "notebooks", "course_utils", "data", "README.md", "pyproject.toml", "requirements.txt", ".gitignore",
+        "notebooks", "course_utils", "data", "README.md", "pyproject.toml", "requirements.txt", ".gitignore", publish.SETTINGS,
         publish.MARKER, *(["LICENSE"] if (ROOT / "LICENSE").is_file() else [])}
     requirements = (publication / "requirements.txt").read_text()
     assert "nbgrader" not in requirements and "nbgrader" not in (publication / "pyproject.toml").read_text()
@@ -283,6 +282,14 @@ def install_as_a_student(publication, home):
     Path(site, "zz_packages_of_the_tests.pth").write_text("\n".join(ours) + "\n")
     subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "-e", course],
                    check=True, capture_output=True, cwd=home)
+    # requirements.txt's own line for the course's JupyterLab settings (a plain install, so that pip
+    # copies them into the environment)
+    line = next(r.split()[0] for r in (course / "requirements.txt").read_text().splitlines() if r.startswith("./"))
+    subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", line],
+                   check=True, capture_output=True, cwd=course)
+    overrides = home / "venv" / "share" / "jupyter" / "lab" / "settings" / "overrides.d"
+    assert json.loads((overrides / "transformers-course.json").read_text())[
+        "@jupyter-widgets/jupyterlab-manager:plugin"]["saveState"] is True, "widget state is not saved"
     where = subprocess.run([python, "-c", "import course_utils; print(course_utils.__file__)"],
                            capture_output=True, text=True, check=True, cwd=home).stdout.strip()
     assert Path(where).is_relative_to(course), f"the student environment imports {where}"

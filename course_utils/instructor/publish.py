@@ -9,6 +9,7 @@ DIR receives what a student needs and nothing else:
     course_utils/*.py               the helpers the notebooks import (not instructor/, not the shims)
     data/                           the bundled data, with its provenance and licences (data/README.md)
     pyproject.toml, requirements.txt    the student package and what it needs (no nbgrader)
+    jupyterlab-settings/            the course's JupyterLab settings, installed by requirements.txt
     .gitignore, .course-publication.json    the marker: the course, and every file this publication wrote
 
 Publishing twice from the same commit writes the same bytes (no dates, sorted, fixed JSON), so that
@@ -38,6 +39,7 @@ SHIMS = {"grade.py", "release.py"}  # `python -m` entry points of the instructor
 SKIP = {"__pycache__", ".ipynb_checkpoints", ".DS_Store"}
 STUDENT_README = Path(__file__).with_name("student_README.md")
 LOCAL_EXTRAS = ["jupyterlab>=4.0"]  # to work on one's own machine; Colab has its own Jupyter
+SETTINGS = "jupyterlab-settings"   # the course's JupyterLab settings, a package of their own (see its pyproject)
 
 
 class PublishError(Exception):
@@ -75,7 +77,8 @@ packages = ["course_utils"]
 def _requirements(project):
     return ("# What the notebooks need, as ranges so that Colab keeps its own torch, torchvision and ipywidgets.\n"
             "# The same as pyproject.toml, plus JupyterLab to work on your own machine.\n"
-            + "".join(f"{dep}\n" for dep in [*project["dependencies"], *LOCAL_EXTRAS]))
+            + "".join(f"{dep}\n" for dep in [*project["dependencies"], *LOCAL_EXTRAS])
+            + f"./{SETTINGS}   # the course's JupyterLab settings: widgets saved with the notebook\n")
 
 
 def _title(nb):
@@ -110,9 +113,10 @@ def contents(course, notebooks, ids):
     if has_licence:
         files["LICENSE"] = (ROOT / "LICENSE").read_bytes()
     files["README.md"] = _readme(course, notebooks, ids, has_licence).encode()
+    files |= {f"{SETTINGS}/{p.name}": p.read_bytes() for p in sorted((ROOT / SETTINGS).iterdir()) if p.is_file()}
     files["pyproject.toml"] = _pyproject(project).encode()
     files["requirements.txt"] = _requirements(project).encode()
-    files[".gitignore"] = b".venv/\n__pycache__/\n*.egg-info/\n.ipynb_checkpoints/\n"
+    files[".gitignore"] = f".venv/\n__pycache__/\n*.egg-info/\n.ipynb_checkpoints/\n/{SETTINGS}/build/\n".encode()
     return files
 
 
