@@ -71,6 +71,14 @@ def test_pretrained_embedding_adds_the_projected_vectors_and_ties_the_head():
     head(h).sum().backward()                          # the head trains the table and the projection
     assert table.weight.grad is not None and emb.proj.weight.grad.abs().sum() > 0
     assert "vectors" not in dict(emb.named_parameters())   # the pretrained vectors stay fixed
+    with torch.no_grad():                             # generation: kept, and renewed when a weight changes
+        kept = emb.weight
+        assert emb.weight is kept and torch.allclose(kept, expected)
+        torch.optim.SGD(emb.parameters(), lr=0.1).step()        # in place, as in training
+        assert emb.weight is not kept and torch.allclose(emb.weight, table.weight + (vectors / vectors.std()) @ emb.proj.weight.T)
+        emb.embedding.weight[0, 0] += 1.0
+        assert emb.weight[0, 0] == table.weight[0, 0] + ((vectors / vectors.std()) @ emb.proj.weight.T)[0, 0]
+    assert emb.weight.requires_grad                   # with gradients: computed afresh, so that it trains
     try:
         embeddings.PretrainedEmbedding(torch.nn.Embedding(6, 3), vectors)
     except ValueError as err:
