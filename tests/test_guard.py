@@ -171,3 +171,22 @@ def test_repair_refuses_a_different_notebook():
     release = load("notebooks", A)
     with pytest.raises(repair.RepairError, match=f"only 0 of the {len(release.cells)} cells"):
         repair.repair(other, release)
+
+
+@pytest.mark.parametrize("backend, skipped", [("Agg", True), ("svg", False)])
+def test_the_graders_first_cell_skips_figure_layout_only_when_nothing_is_drawn(backend, skipped):
+    import os
+    import subprocess
+
+    # the grader's first cell, then a figure laid out as the notebooks do (in a fresh process:
+    # the patch is the grading kernel's)
+    figures = [line for line in guard.arm_source(guard.new_name()).splitlines() if "figures" in line]
+    assert figures, "the grader's first cell no longer turns figure layout off"
+    code = (figures[0] + "\n"
+            "import matplotlib.pyplot as plt\n"
+            "fig, ax = plt.subplots(figsize=(2, 2)); ax.set_title('a title wider than the figure ' * 3)\n"
+            "before = ax.get_position().bounds; plt.tight_layout()\n"
+            "print(ax.get_position().bounds == before)\n")
+    env = dict(os.environ, MPLBACKEND=backend)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split()[-1] == str(skipped), out

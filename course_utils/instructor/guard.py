@@ -224,7 +224,8 @@ def new_name():
 
 def arm_source(name):
     return ("# Added by the grader (course_utils.instructor.guard): snapshot the test helpers.\n"
-            f"__import__('course_utils.instructor.guard').instructor.guard.arm({name!r})")
+            f"__import__('course_utils.instructor.guard').instructor.guard.arm({name!r})\n"
+            "__import__('course_utils.instructor.figures').instructor.figures.skip_layout()  # no figure is drawn")
 
 
 def _bound_names(source):
