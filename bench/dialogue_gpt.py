@@ -16,7 +16,8 @@
    thread and on --threads, --kv-repeats times each, cached and uncached runs interleaved; the speed-up is the
    ratio of the fastest runs (and of the medians), and every cached output must equal the uncached one. With
    --kv-ablations, each change to course_utils.blocks is also measured on its own, cumulatively, from the
-   cache before issue 16 (torch.cat at every step, the mask always applied, exact GELU).
+   cache before issue 16 (torch.cat at every step, the mask always applied, exact GELU, every token through
+   the modules' calls).
 3. Training throughput (tokens/s) of the notebook's model against the same model built from torch's own
    nn.TransformerEncoderLayer, as a ratio measured in the same run.
 """
@@ -171,11 +172,13 @@ class ConcatKVCache:
         return next(iter(self.layers.values()))[0].shape[2] if self.layers else 0
 
 
-# cumulative changes to the KV-cache path: (label, cache class, skip the full mask of one new token, GELU form)
-KV_CHANGES = [("before: torch.cat cache, mask, exact GELU", ConcatKVCache, False, "none"),
-              ("+ preallocated cache written in place", blocks.KVCache, False, "none"),
-              ("+ no mask for one new token", blocks.KVCache, True, "none"),
-              ("+ tanh GELU (the notebook)", blocks.KVCache, True, "tanh")]
+# cumulative changes to the KV-cache path: (label, cache class, skip the full mask of one new token, GELU form,
+# one new token through Block._step)
+KV_CHANGES = [("before: torch.cat cache, mask, exact GELU", ConcatKVCache, False, "none", False),
+              ("+ preallocated cache written in place", blocks.KVCache, False, "none", False),
+              ("+ no mask for one new token", blocks.KVCache, True, "none", False),
+              ("+ tanh GELU", blocks.KVCache, True, "tanh", False),
+              ("+ one-token step without module calls (the notebook)", blocks.KVCache, True, "tanh", True)]
 
 
 def cpu_model():
@@ -193,8 +196,8 @@ def kv_cache_speedup(ns, model, threads, repeats, changes):
     form = gelus[0].approximate
     prompt, wall, cpu, outputs = list(range(32)), {}, {}, {}
 
-    def run(key, cache_class, skip, gelu, use_cache):
-        ns["KVCache"], blocks.SelfAttention.skip_full_mask = cache_class, skip
+    def run(key, cache_class, skip, gelu, step, use_cache):
+        ns["KVCache"], blocks.SelfAttention.skip_full_mask, blocks.Block.one_token_step = cache_class, skip, step
         for m in gelus:
             m.approximate = gelu
         start, start_cpu = time.perf_counter(), time.process_time()
@@ -207,11 +210,11 @@ def kv_cache_speedup(ns, model, threads, repeats, changes):
     try:
         for _ in range(repeats):
             for gelu in dict.fromkeys(c[3] for c in changes):
-                run(("uncached", gelu), blocks.KVCache, True, gelu, False)
-            for label, cache_class, skip, gelu in changes:
-                run(label, cache_class, skip, gelu, True)
+                run(("uncached", gelu), blocks.KVCache, True, gelu, True, False)
+            for label, cache_class, skip, gelu, step in changes:
+                run(label, cache_class, skip, gelu, step, True)
     finally:
-        ns["KVCache"], blocks.SelfAttention.skip_full_mask = blocks.KVCache, True
+        ns["KVCache"], blocks.SelfAttention.skip_full_mask, blocks.Block.one_token_step = blocks.KVCache, True, True
         for m in gelus:
             m.approximate = form
     print(f"\nKV cache, 256 new tokens after 32, {threads} thread(s), {repeats} runs each, {cpu_model()}, "
@@ -219,7 +222,7 @@ def kv_cache_speedup(ns, model, threads, repeats, changes):
     print("| configuration | without cache (fastest / median s) | with cache (fastest / median s) "
           "| speed-up, fastest | speed-up, median | speed-up, CPU time |")
     print("|---|---|---|---|---|---|")
-    for label, _, _, gelu in changes:
+    for label, _, _, gelu, _ in changes:
         u, c = wall[("uncached", gelu)], wall[label]
         print(f"| {label} | {min(u):.2f} / {statistics.median(u):.2f} | {min(c):.3f} / {statistics.median(c):.3f} "
               f"| **{min(u) / min(c):.1f}x** | {statistics.median(u) / statistics.median(c):.1f}x "

@@ -28,6 +28,7 @@ class KVCache:
     def __init__(self, max_len=None):
         self.max_len = max_len
         self.layers = {}    # layer -> [keys buffer, values buffer, number of positions filled]
+        self.full_mask = None   # (mask, its version, whether it allows every key): see SelfAttention
 
     def update(self, layer, k, v):
         """Append ``k``, ``v`` (B, h, T_new, hd) for ``layer``; return all keys and values so far."""
@@ -102,12 +103,26 @@ class SelfAttention(nn.Module):
         q, k, v = self.qkv(x).view(B, T, 3, self.num_heads, self.attn_dim).permute(2, 0, 3, 1, 4)  # (B, h, T, hd) each
         if cache is not None:
             k, v = cache.update(self, k, v)                                # (B, h, T_total, hd)
-        if (self.skip_full_mask and T == 1 and attn_mask is not None and attn_mask.dtype == torch.bool
-                and attn_mask.device.type == "cpu" and attn_mask.shape[-1] == k.shape[2] and bool(attn_mask.all())):
-            attn_mask = None        # one query that may see every key: the same result, without the mask's cost
+        if T == 1:
+            attn_mask = self.single_query_mask(attn_mask, k.shape[2], cache)
         y, A = attend(q, k, v, attn_mask, need_weights, self.dropout if self.training else 0.0)
         y = self.proj(y.transpose(1, 2).reshape(B, T, self.num_heads * self.attn_dim))
         return y, A
+
+    def single_query_mask(self, attn_mask, n_keys, cache=None):
+        """The mask to apply for one query: None if it allows every key. With a cache, the answer is kept
+        for the mask last checked (every layer of a step gets the same mask)."""
+        if not (self.skip_full_mask and attn_mask is not None and attn_mask.dtype == torch.bool
+                and attn_mask.device.type == "cpu" and attn_mask.shape[-1] == n_keys):
+            return attn_mask
+        version = None if attn_mask.is_inference() else attn_mask._version   # (inference tensors have none)
+        keep = isinstance(cache, KVCache)
+        checked = cache.full_mask if keep else None
+        if checked is None or checked[0] is not attn_mask or version is None or checked[1] != version:
+            checked = (attn_mask, version, bool(attn_mask.all()))
+            if keep:
+                cache.full_mask = checked
+        return None if checked[2] else attn_mask   # one query that may see every key: no mask needed
 
 
 class CrossAttention(nn.Module):
@@ -135,7 +150,13 @@ class CrossAttention(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-norm Transformer block: x + attn(norm(x)), then x + mlp(norm(x))."""
+    """Pre-norm Transformer block: x + attn(norm(x)), then x + mlp(norm(x)).
+
+    One new token with a cache, without gradients (generation), takes ``_step``: the same operations
+    without the modules' calls. ``one_token_step = False`` turns it off (for the benchmark's ablation).
+    """
+
+    one_token_step = True
 
     def __init__(self, dim, num_heads, mlp_dim, dropout=0.0, attn_dim=None):
         super().__init__()
@@ -146,10 +167,29 @@ class Block(nn.Module):
 
     def forward(self, x, attn_mask=None, need_weights=False, cache=None):
         """Returns x, or (x, attention maps) if ``need_weights``."""
+        if (self.one_token_step and cache is not None and x.shape[1] == 1
+                and not (need_weights or self.training or torch.is_grad_enabled())):
+            return self._step(x, attn_mask, cache)
         y, A = self.attn(self.norm1(x), attn_mask, need_weights, cache)
         x = x + y
         x = x + self.mlp(self.norm2(x))
         return (x, A) if need_weights else x
+
+    def _step(self, x, attn_mask, cache):
+        """``forward`` for one new token with a cache while generating: the same operations, called as
+        functions (so the parts' module hooks are not called). A step is a few dozen tiny operations, and
+        the modules' own calls cost about as much as they do."""
+        (fc1, gelu, fc2, _), attn = self.mlp, self.attn      # (the dropout is off: not training)
+        B, h, hd = x.shape[0], attn.num_heads, attn.attn_dim
+        n1, n2 = self.norm1, self.norm2
+        qkv = F.linear(F.layer_norm(x, n1.normalized_shape, n1.weight, n1.bias, n1.eps), attn.qkv.weight, attn.qkv.bias)
+        q, k, v = qkv.view(B, 1, 3, h, hd).permute(2, 0, 3, 1, 4)
+        k, v = cache.update(attn, k, v)
+        y, _ = attend(q, k, v, attn.single_query_mask(attn_mask, k.shape[2], cache))
+        x = x + F.linear(y.view(B, 1, h * hd), attn.proj.weight, attn.proj.bias)
+        mid = F.gelu(F.linear(F.layer_norm(x, n2.normalized_shape, n2.weight, n2.bias, n2.eps), fc1.weight, fc1.bias),
+                     approximate=gelu.approximate)
+        return x + F.linear(mid, fc2.weight, fc2.bias)
 
 
 def use_tanh_gelu(module):

@@ -163,3 +163,57 @@ def test_use_tanh_gelu_switches_every_gelu_and_keeps_the_cache_exact():
     tanh = _full_pass(layers, x)
     assert not torch.equal(tanh, exact) and torch.allclose(tanh, exact, atol=1e-2)
     assert torch.allclose(_cached_pass(layers, x, [2, 1, 1, 1, 1], blocks.KVCache()), tanh, atol=1e-5)
+
+
+@torch.no_grad()
+def test_one_token_step_gives_what_the_modules_give():
+    layers = blocks.use_tanh_gelu(torch.nn.ModuleList(_stack(seed=6)))
+    x = torch.randn(2, 9, 16)
+    chunks = [4, 1, 1, 1, 1, 1]
+    with mock.patch.object(blocks.Block, "one_token_step", False):
+        reference = _cached_pass(layers, x, chunks, blocks.KVCache())
+    steps = []
+    real = blocks.Block._step
+    with mock.patch.object(blocks.Block, "_step", lambda self, *a: steps.append(1) or real(self, *a)):
+        fast = _cached_pass(layers, x, chunks, blocks.KVCache())
+    assert len(steps) == 5 * len(layers)                    # each one-token chunk, in every layer
+    assert torch.allclose(fast, reference, atol=1e-6)
+    with torch.inference_mode():                             # masks there have no version counter
+        assert torch.allclose(_cached_pass(layers, x, chunks, blocks.KVCache()), reference, atol=1e-6)
+    with torch.enable_grad():                                # recording gradients: the modules' path
+        steps.clear()
+        with mock.patch.object(blocks.Block, "_step", lambda self, *a: steps.append(1) or real(self, *a)):
+            _cached_pass(layers, x.requires_grad_(), chunks, blocks.KVCache())
+        assert not steps
+
+
+@torch.no_grad()
+def test_mask_checked_once_a_step_is_checked_again_when_it_changes():
+    attn, cache = blocks.SelfAttention(dim=8, num_heads=2).eval(), blocks.KVCache()
+    mask = torch.ones(2, 1, 1, 6, dtype=torch.bool)
+    assert attn.single_query_mask(mask, 6, cache) is None          # every key allowed
+    mask[1, ..., 2] = False                                        # the same tensor, changed in place
+    assert attn.single_query_mask(mask, 6, cache) is mask
+    assert attn.single_query_mask(torch.ones(2, 1, 1, 6, dtype=torch.bool), 6, cache) is None   # another tensor
+    other = mask.clone()
+    assert attn.single_query_mask(other, 6, cache) is other
+    with torch.inference_mode():                                   # no version counter: checked every time
+        inference = torch.ones(1, 6, dtype=torch.bool)
+        assert attn.single_query_mask(inference, 6, cache) is None
+        inference[0, 0] = False
+        assert attn.single_query_mask(inference, 6, cache) is inference
+    # through a layer: a mask changed in place after a step is applied at the next
+    torch.manual_seed(8)
+    layer, x = _stack(seed=8)[0], torch.randn(2, 7, 16)
+    cache = blocks.KVCache()
+    layer(x[:, :5], attn_mask=torch.ones(5, 5, dtype=torch.bool).tril(), cache=cache)
+    step = torch.ones(1, 6, dtype=torch.bool)
+    layer(x[:, 5:6], attn_mask=step, cache=cache)
+    step = torch.ones(1, 7, dtype=torch.bool)
+    layer.attn.single_query_mask(step, 7, cache)                   # checked: allows every key
+    step[0, 3] = False
+    got = layer(x[:, 6:7], attn_mask=step, cache=cache)
+    full = torch.ones(7, 7, dtype=torch.bool).tril()
+    full[6, 3] = False
+    assert torch.allclose(got, layer(x, attn_mask=full)[:, 6:7], atol=1e-5)
+    assert not torch.allclose(got, layer(x, attn_mask=torch.ones(7, 7, dtype=torch.bool).tril())[:, 6:7], atol=1e-4)
