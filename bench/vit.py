@@ -138,7 +138,7 @@ def main():
         runtime.seed_everything(0)
         model = ns["VisionTransformer"](img_size=32, patch_size=4, embed_dim=128, depth=4, num_heads=4, mlp_dim=256)
         if stem:
-            model.patch_embed.proj = conv_stem(3, 128)
+            model.patch_embed.proj = conv_stem(3, model.patch_embed.proj.out_channels)
         model = model.to(device)
         rows[name] = train_for(model, train, test, args.minutes, sizes, checkpoints, device)
         print(name, {m: f"{acc:.3f} @ {ips:.0f} img/s" for m, (acc, ips) in rows[name].items()}, flush=True)
