@@ -34,6 +34,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import notebook_code
+from machine import cpu_model
 from course_utils import blocks, data, embeddings, training
 
 SHAPE = dict(dim=128, attn_dim=32, mlp_dim=512, num_heads=4, num_layers=4)
@@ -179,13 +180,6 @@ KV_CHANGES = [("before: torch.cat cache, mask, exact GELU", ConcatKVCache, False
               ("+ no mask for one new token", blocks.KVCache, True, "none", False),
               ("+ tanh GELU", blocks.KVCache, True, "tanh", False),
               ("+ one-token step without module calls (the notebook)", blocks.KVCache, True, "tanh", True)]
-
-
-def cpu_model():
-    try:
-        return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return "unknown CPU"
 
 
 def kv_cache_speedup(ns, model, threads, repeats, changes):
