@@ -119,6 +119,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate of every recipe")
     parser.add_argument("--only", nargs="+", choices=["baseline", "notebook", "conv", "ramp"], default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -149,7 +150,7 @@ def main():
         if stem:
             model.patch_embed.proj = conv_stem(3, model.patch_embed.proj.out_channels)
         model = model.to(device)
-        rows[name] = train_for(model, train, test, args.minutes, sizes, checkpoints, device)
+        rows[name] = train_for(model, train, test, args.minutes, sizes, checkpoints, device, lr=args.lr)
         print(name, {m: f"{acc:.3f} @ {ips:.0f} img/s" for m, (acc, ips) in rows[name].items()}, flush=True)
     print("\n| recipe | " + " | ".join(f"test acc. after {m:g} min" for m in checkpoints) + " | images/s |")
     print("|---|" + "---|" * (len(checkpoints) + 1))
