@@ -141,28 +141,27 @@ def main():
                "notebook": ("notebook (24 px, then 32 px)", progressive, False),
                "conv": ("conv stem (24 px, then 32 px)", progressive, True),
                "ramp": ("conv stem, 16 to 32 px", ramp, True)}
-    rows = {}
-    for key, (name, sizes, stem) in recipes.items():
-        if key not in (args.only or ["baseline", "notebook", "ramp"]):
-            continue
+    rows = {}   # recipe key -> {minutes: (test accuracy, images/s)}
+    for key in args.only or ["baseline", "notebook", "ramp"]:
+        name, sizes, stem = recipes[key]
         runtime.seed_everything(0)
         model = ns["VisionTransformer"](img_size=32, patch_size=4, embed_dim=128, depth=4, num_heads=4, mlp_dim=256)
         if stem:
             model.patch_embed.proj = conv_stem(3, model.patch_embed.proj.out_channels)
         model = model.to(device)
-        rows[name] = train_for(model, train, test, args.minutes, sizes, checkpoints, device, lr=args.lr)
-        print(name, {m: f"{acc:.3f} @ {ips:.0f} img/s" for m, (acc, ips) in rows[name].items()}, flush=True)
+        rows[key] = train_for(model, train, test, args.minutes, sizes, checkpoints, device, lr=args.lr)
+        print(name, {m: f"{acc:.3f} @ {ips:.0f} img/s" for m, (acc, ips) in rows[key].items()}, flush=True)
+    last = checkpoints[-1]
     print("\n| recipe | " + " | ".join(f"test acc. after {m:g} min" for m in checkpoints) + " | images/s |")
     print("|---|" + "---|" * (len(checkpoints) + 1))
-    for name, res in rows.items():
-        print(f"| {name} | " + " | ".join(f"{res[m][0]:.1%}" for m in checkpoints) + f" | {res[checkpoints[-1]][1]:.0f} |")
-    if "baseline (issue)" in rows:
-        base = rows["baseline (issue)"]
-        for name, res in rows.items():
-            if name != "baseline (issue)":
-                print(f"{name} / baseline: accuracy " + ", ".join(f"{res[m][0] / base[m][0]:.2f}x" for m in checkpoints)
-                      + f" at {', '.join(f'{m:g}' for m in checkpoints)} min ({(res[checkpoints[-1]][0] - base[checkpoints[-1]][0]) * 100:+.1f} points at "
-                      f"{checkpoints[-1]:g}), images/s {res[checkpoints[-1]][1] / base[checkpoints[-1]][1]:.2f}x")
+    for key, res in rows.items():
+        print(f"| {recipes[key][0]} | " + " | ".join(f"{res[m][0]:.1%}" for m in checkpoints) + f" | {res[last][1]:.0f} |")
+    base = rows.get("baseline")
+    for key, res in rows.items():
+        if base and key != "baseline":
+            ratios = ", ".join(f"{res[m][0] / base[m][0]:.2f}x after {m:g} min" for m in checkpoints)
+            print(f"{recipes[key][0]} / baseline: accuracy {ratios} ({(res[last][0] - base[last][0]) * 100:+.1f} points), "
+                  f"images/s {res[last][1] / base[last][1]:.2f}x")
 
 
 if __name__ == "__main__":
