@@ -14,8 +14,10 @@
    model with a small convolutional stem in place of the patch projection (conv_stem below), trained on
    images downscaled to 16, 20, 24, 28 and then 32 px, a fifth of the budget each (smaller images, fewer
    tokens: 16 px is 16 patches, about twice as fast per image as 24 px).
-   With --only conv: the conv stem with the notebook's 24-then-32 px schedule.
-   --only picks recipes by key: baseline, notebook, conv, ramp (the default is baseline, notebook, ramp).
+   With --only conv: the conv stem with the notebook's 24-then-32 px schedule; ramp-long: 16, 20, 24 and 28 px
+   for 15% of the budget each, then 32 px for the last 40%. --stem-width sets the stem's channels (32, 64).
+   --only picks recipes by key: baseline, notebook, conv, ramp, ramp-long (the default is baseline, notebook,
+   ramp).
 2. Augmentation: uint8 batches augmented on the training device (course_utils.training.augment) against a
    torchvision-transforms DataLoader (PIL RandomCrop + RandomHorizontalFlip + ToTensor + Normalize),
    images per second, as a ratio.
@@ -106,13 +108,16 @@ def augmentation_speed(x, batch_size=128, batches=40):
     return ours, theirs
 
 
-def conv_stem(in_chans, embed_dim):
+def conv_stem(in_chans, embed_dim, width=32):
     """Xiao et al. 2021, "Early convolutions help transformers see better": two 3x3 convolutions of stride 2
-    (with BatchNorm and ReLU) and a 1x1 projection instead of the 4x4 patch projection; the same 8x8 grid."""
+    (with BatchNorm and ReLU; `width`, then 2 * `width` channels) and a 1x1 projection instead of the 4x4 patch
+    projection; the same 8x8 grid."""
     return torch.nn.Sequential(
-        torch.nn.Conv2d(in_chans, 32, 3, stride=2, padding=1, bias=False), torch.nn.BatchNorm2d(32), torch.nn.ReLU(),
-        torch.nn.Conv2d(32, 64, 3, stride=2, padding=1, bias=False), torch.nn.BatchNorm2d(64), torch.nn.ReLU(),
-        torch.nn.Conv2d(64, embed_dim, 1))
+        torch.nn.Conv2d(in_chans, width, 3, stride=2, padding=1, bias=False), torch.nn.BatchNorm2d(width),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(width, 2 * width, 3, stride=2, padding=1, bias=False), torch.nn.BatchNorm2d(2 * width),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(2 * width, embed_dim, 1))
 
 
 def main():
@@ -120,7 +125,8 @@ def main():
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate of every recipe")
-    parser.add_argument("--only", nargs="+", choices=["baseline", "notebook", "conv", "ramp"], default=None)
+    parser.add_argument("--stem-width", type=int, default=32, help="channels of the conv stem's first convolution")
+    parser.add_argument("--only", nargs="+", choices=["baseline", "notebook", "conv", "ramp", "ramp-long"], default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = runtime.get_device()
@@ -137,17 +143,19 @@ def main():
     checkpoints = [m for m in (2, 5, 10) if m <= args.minutes] or [args.minutes]
     progressive = lambda frac: 24 if frac < 0.75 else 32  # noqa: E731
     ramp = lambda frac: 16 + 4 * min(4, int(frac * 5))  # noqa: E731  16, 20, 24, 28, then 32 px, a fifth each
+    ramp_long = lambda frac: 16 + 4 * min(4, int(frac / 0.15))  # noqa: E731  16 to 28 px 15% each, then 32 px 40%
     recipes = {"baseline": ("baseline (issue)", lambda frac: 32, False),
                "notebook": ("notebook (24 px, then 32 px)", progressive, False),
                "conv": ("conv stem (24 px, then 32 px)", progressive, True),
-               "ramp": ("conv stem, 16 to 32 px", ramp, True)}
+               "ramp": ("conv stem, 16 to 32 px", ramp, True),
+               "ramp-long": ("conv stem, 16 to 28 px, then 32 px for 40%", ramp_long, True)}
     rows = {}   # recipe key -> {minutes: (test accuracy, images/s)}
     for key in args.only or ["baseline", "notebook", "ramp"]:
         name, sizes, stem = recipes[key]
         runtime.seed_everything(0)
         model = ns["VisionTransformer"](img_size=32, patch_size=4, embed_dim=128, depth=4, num_heads=4, mlp_dim=256)
         if stem:
-            model.patch_embed.proj = conv_stem(3, model.patch_embed.proj.out_channels)
+            model.patch_embed.proj = conv_stem(3, model.patch_embed.proj.out_channels, args.stem_width)
         model = model.to(device)
         rows[key] = train_for(model, train, test, args.minutes, sizes, checkpoints, device, lr=args.lr)
         print(name, {m: f"{acc:.3f} @ {ips:.0f} img/s" for m, (acc, ips) in rows[key].items()}, flush=True)
