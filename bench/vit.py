@@ -149,6 +149,9 @@ def main():
                "conv": ("conv stem (24 px, then 32 px)", progressive, True),
                "ramp": ("conv stem, 16 to 32 px", ramp, True),
                "ramp-long": ("conv stem, 16 to 28 px, then 32 px for 40%", ramp_long, True)}
+    if args.stem_width != 32:   # name the width in every line that shows a stem recipe
+        recipes = {k: (name + f", stem width {args.stem_width}" if stem else name, sizes, stem)
+                   for k, (name, sizes, stem) in recipes.items()}
     rows = {}   # recipe key -> {minutes: (test accuracy, images/s)}
     for key in args.only or ["baseline", "notebook", "ramp"]:
         name, sizes, stem = recipes[key]
